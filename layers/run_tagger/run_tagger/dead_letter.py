@@ -1,0 +1,58 @@
+"""The dead-letter queue: where a permanent failure's original body waits, with its reason."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from run_tagger.errors import PublishFailed, TagRunError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
+
+MAX_ATTRIBUTE_CHARS = 1000
+
+
+class DeadLetterQueue:
+    """Sends a message's original body, unchanged, with `error_code` and `error_message` attributes."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+        self._fifo = queue_url.endswith(".fifo")
+
+    @property
+    def queue_url(self) -> str:
+        return self._queue_url
+
+    def send(self, body: str, error: TagRunError, *, message_id: str, group_id: str | None = None) -> None:
+        """Dead-letter one message; raises `PublishFailed` when SQS does not take it."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        attributes: dict[str, MessageAttributeValueTypeDef] = {
+            "error_code": {"DataType": "String", "StringValue": error.code},
+            "error_message": {
+                "DataType": "String",
+                "StringValue": error.message[:MAX_ATTRIBUTE_CHARS] or "-",
+            },
+            "source_message_id": {"DataType": "String", "StringValue": message_id},
+        }
+        if error.status is not None:
+            attributes["error_status"] = {"DataType": "Number", "StringValue": str(error.status)}
+        try:
+            if self._fifo:
+                self._client.send_message(
+                    QueueUrl=self._queue_url,
+                    MessageBody=body,
+                    MessageAttributes=attributes,
+                    MessageGroupId=group_id or "dead-letters",
+                    MessageDeduplicationId=message_id,
+                )
+            else:
+                self._client.send_message(
+                    QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=attributes
+                )
+        except (ClientError, BotoCoreError) as exc:
+            raise PublishFailed(
+                f"could not send the message to the dead-letter queue: {type(exc).__name__}"
+            ) from None

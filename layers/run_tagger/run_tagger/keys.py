@@ -1,0 +1,147 @@
+"""Portkey keys (DESIGN §1.3): read from Secrets Manager through Powertools parameters, cached.
+
+Key values live only in `SecretStr` fields and in the headers of the outgoing request: they never
+reach a log line, an event or an exception message.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+
+from run_tagger.errors import InvalidConfiguration, InvalidRequest, KeysUnavailable
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+# Error codes of GetSecretValue that no retry can fix.
+_SECRET_MISSING = {"ResourceNotFoundException"}
+_SECRET_UNUSABLE = {
+    "AccessDeniedException",
+    "DecryptionFailure",
+    "InvalidRequestException",
+    "InvalidParameterException",
+}
+# The one routing header sent; when a secret holds several, the most specific wins.
+_ROUTING_PRECEDENCE = (("config", "x-portkey-config"), ("provider", "x-portkey-provider"),
+                       ("virtual_key", "x-portkey-virtual-key"))  # fmt: skip
+
+
+class PortkeyKeys(BaseModel):
+    """The JSON of a keys secret: `api_key` and at least one routing key."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+
+    api_key: SecretStr
+    virtual_key: SecretStr | None = None
+    provider: SecretStr | None = None
+    config: SecretStr | None = None
+    provider_api_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _routable(self) -> PortkeyKeys:
+        if not self.api_key.get_secret_value():
+            raise ValueError("api_key is empty")
+        if not any(getattr(self, name) for name, _ in _ROUTING_PRECEDENCE):
+            raise ValueError("needs a routing key: virtual_key, provider or config")
+        if self.provider_api_key and not self.provider:
+            raise ValueError("provider_api_key is allowed only beside provider")
+        return self
+
+    def headers(self) -> dict[str, str]:
+        """The Portkey authentication and routing headers of §1.2."""
+        headers = {"x-portkey-api-key": self.api_key.get_secret_value()}
+        for name, header in _ROUTING_PRECEDENCE:
+            value: SecretStr | None = getattr(self, name)
+            if value:
+                headers[header] = value.get_secret_value()
+                break
+        if self.provider_api_key and self.provider and "x-portkey-provider" in headers:
+            headers["Authorization"] = f"Bearer {self.provider_api_key.get_secret_value()}"
+        return headers
+
+
+class KeyStore:
+    """Resolves the keys of a request: the default secret, or the tenant's under the prefix."""
+
+    def __init__(
+        self,
+        provider: SecretsProvider,
+        *,
+        default_secret_id: str,
+        tenant_secret_prefix: str | None,
+        max_age_seconds: int,
+    ) -> None:
+        self._provider = provider
+        self._default_secret_id = default_secret_id
+        self._tenant_secret_prefix = tenant_secret_prefix
+        self._max_age = max_age_seconds
+
+    def secret_id_for(self, tenant: str | None) -> str:
+        """The secret holding `tenant`'s keys; a tenant without a configured prefix is refused."""
+        if tenant is None:
+            return self._default_secret_id
+        if not self._tenant_secret_prefix:
+            raise InvalidRequest(f"tenant: {tenant!r} given, but tenants are not enabled (no secret prefix)")
+        return f"{self._tenant_secret_prefix}{tenant}"
+
+    def keys_for(self, tenant: str | None, *, refresh: bool = False) -> PortkeyKeys:
+        """The keys for `tenant` (None: the default), from the cache unless `refresh`."""
+        secret_id = self.secret_id_for(tenant)
+        raw = self._fetch(secret_id, tenant, refresh=refresh)
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            raise InvalidConfiguration(f"keys secret {secret_id!r} is not JSON") from None
+        if not isinstance(document, dict):
+            raise InvalidConfiguration(f"keys secret {secret_id!r} must be a JSON object")
+        try:
+            return PortkeyKeys.model_validate(document)
+        except ValidationError as exc:
+            raise InvalidConfiguration(f"keys secret {secret_id!r}: {_describe(exc)}") from None
+
+    def _fetch(self, secret_id: str, tenant: str | None, *, refresh: bool) -> str:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        try:
+            value = self._provider.get(secret_id, max_age=self._max_age, force_fetch=refresh)
+        except GetParameterError as exc:
+            code = _client_error_code(exc)
+            if code in _SECRET_MISSING and tenant is not None:
+                raise InvalidRequest(f"tenant: unknown tenant {tenant!r} (no secret {secret_id!r})") from None
+            if code in _SECRET_MISSING:
+                raise InvalidConfiguration(f"keys secret {secret_id!r} does not exist") from None
+            if code in _SECRET_UNUSABLE:
+                raise InvalidConfiguration(f"keys secret {secret_id!r} cannot be read ({code})") from None
+            raise KeysUnavailable(
+                f"keys secret {secret_id!r} could not be fetched ({code or 'error'})"
+            ) from None
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+        if not isinstance(value, str):
+            raise InvalidConfiguration(f"keys secret {secret_id!r} has no string value")
+        return value
+
+
+def _client_error_code(exc: BaseException) -> str | None:
+    """The AWS error code behind a Powertools error (it wraps the ClientError as its context)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code", "")) or None
+    if isinstance(cause, BotoCoreError):
+        return type(cause).__name__
+    return None
+
+
+def _describe(exc: ValidationError) -> str:
+    # Only field names and rule texts: pydantic's default message would quote the values.
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{field} {'is missing' if err['type'] == 'missing' else 'is invalid'}" if field else
+                     str(err["msg"]).removeprefix("Value error, "))  # fmt: skip
+    return "; ".join(parts)

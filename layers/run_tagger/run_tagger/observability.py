@@ -1,0 +1,75 @@
+"""Outcome reporting through Powertools Logger and Metrics: one structured line per message."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from run_tagger.errors import TagRunError
+from run_tagger.request import ParsedMessage
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics
+
+# Libraries that would log request or response bodies (and so secret values) at DEBUG.
+QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "aws_xray_sdk")
+
+
+def quiet_libraries() -> None:
+    """Keep third-party DEBUG logging off whatever the function's log level: it can carry key values."""
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.INFO if name != "botocore" else logging.WARNING)
+
+
+class PowertoolsOutcomeLog:
+    """The pipeline's `OutcomeLog`: thread-safe, since records of a batch run concurrently."""
+
+    def __init__(self, logger: Logger, metrics: Metrics) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        self._logger = logger
+        self._metrics = metrics
+        self._count = MetricUnit.Count
+        self._ms = MetricUnit.Milliseconds
+        self._lock = threading.Lock()
+
+    def tagged(self, parsed: ParsedMessage, message_id: str, latency_ms: float) -> None:
+        request = parsed.request
+        self._logger.info(
+            "run tagged",
+            extra={
+                "message_id": message_id,
+                "thread_id": request.thread_id,
+                "run_id": request.run_id,
+                "tenant": request.tenant,
+                "envelope": parsed.envelope,
+                "portkey_latency_ms": round(latency_ms, 1),
+            },
+        )
+        with self._lock:
+            self._metrics.add_metric(name="RunsTagged", unit=self._count, value=1)
+            self._metrics.add_metric(name="PortkeyLatency", unit=self._ms, value=round(latency_ms, 1))
+
+    def failed(self, error: TagRunError, message_id: str, *, dead_lettered: bool) -> None:
+        fate = "dead-lettered" if dead_lettered else ("failed" if not error.retryable else "will be retried")
+        self._logger.warning(
+            f"request {fate}: {error.code}",
+            extra={
+                "message_id": message_id,
+                "error_code": error.code,
+                "error_message": error.message,
+                "error_status": error.status,
+                "retryable": error.retryable,
+            },
+        )
+        with self._lock:
+            name = "RequestsRetried" if error.retryable else "RequestsFailed"
+            self._metrics.add_metric(name=name, unit=self._count, value=1)
+
+    def crashed(self, message_id: str) -> None:
+        self._logger.exception(
+            "unexpected error; the message will be retried", extra={"message_id": message_id}
+        )
+        with self._lock:
+            self._metrics.add_metric(name="RequestsRetried", unit=self._count, value=1)

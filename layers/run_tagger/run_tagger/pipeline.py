@@ -1,0 +1,126 @@
+"""The tag-run pipeline: one SQS record in, one event out (or a dead letter with its reason).
+
+The record handler returns when the message may be deleted (its `Run Tagged` event is published, or
+it sits in the DLQ with its reason) and raises when it must come back (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from run_tagger.errors import PermanentError, TagRunError, TransientError, Unauthorized
+from run_tagger.request import ParsedMessage, parse_message
+from run_tagger.run import run_to_json
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from run_tagger.dead_letter import DeadLetterQueue
+    from run_tagger.keys import KeyStore
+    from run_tagger.portkey import PortkeyClient
+    from run_tagger.publisher import EventBuilder, EventPublisher
+
+Outcome = Literal["tagged", "dead_lettered"]
+
+
+class LambdaContextLike(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+class OutcomeLog(Protocol):
+    """Where the pipeline reports each message's outcome (Powertools Logger and Metrics in the function)."""
+
+    def tagged(self, parsed: ParsedMessage, message_id: str, latency_ms: float) -> None: ...
+    def failed(self, error: TagRunError, message_id: str, *, dead_lettered: bool) -> None: ...
+    def crashed(self, message_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineDeps:
+    keys: KeyStore
+    portkey: PortkeyClient
+    builder: EventBuilder
+    publisher: EventPublisher
+    dead_letters: DeadLetterQueue | None
+    log: OutcomeLog
+
+
+class TagRunPipeline:
+    """Processes one record at a time; safe to call from several threads at once."""
+
+    def __init__(
+        self,
+        deps: PipelineDeps,
+        *,
+        reserve_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._deps = deps
+        # Time kept back from the deadline for publishing or dead-lettering after Portkey answers.
+        self._reserve = reserve_seconds
+        self._clock = clock
+
+    def handle_record(self, record: SQSRecord, lambda_context: LambdaContextLike | None = None) -> Outcome:
+        """Powertools' record handler: returns to delete the message, raises to have it redelivered."""
+        parsed: ParsedMessage | None = None
+        try:
+            try:
+                parsed = parse_message(record.body, record.message_id)
+                latency_ms = self.tag(parsed, self._deadline(lambda_context))
+            except PermanentError as error:
+                self._dispose(record, parsed, error)
+                return "dead_lettered"
+        except TransientError as error:
+            self._deps.log.failed(error, record.message_id, dead_lettered=False)
+            raise
+        except PermanentError:
+            raise  # without a DLQ: already reported by _dispose
+        except Exception:
+            self._deps.log.crashed(record.message_id)
+            raise
+        self._deps.log.tagged(parsed, record.message_id, latency_ms)
+        return "tagged"
+
+    def tag(self, parsed: ParsedMessage, deadline: float) -> float:
+        """Modify the run through Portkey and publish `Run Tagged`; returns Portkey's latency in ms.
+
+        Raises a `TagRunError` for every failure.
+        """
+        deps = self._deps
+        request = parsed.request
+        started = self._clock()
+        keys = deps.keys.keys_for(request.tenant)
+        try:
+            run = deps.portkey.modify_run(
+                request.thread_id, request.run_id, request.metadata, headers=keys.headers(), deadline=deadline
+            )
+        except Unauthorized:
+            # A rotated key heals itself: fetch the secret again, past the cache, and try once more.
+            keys = deps.keys.keys_for(request.tenant, refresh=True)
+            run = deps.portkey.modify_run(
+                request.thread_id, request.run_id, request.metadata, headers=keys.headers(), deadline=deadline
+            )
+        latency_ms = (self._clock() - started) * 1000
+        deps.publisher.publish_one(deps.builder.run_tagged(run_to_json(run), request))
+        return latency_ms
+
+    def _dispose(self, record: SQSRecord, parsed: ParsedMessage | None, error: PermanentError) -> None:
+        """Publish `Run Tag Failed`, then keep the body in the DLQ; without a DLQ, fail the item."""
+        deps = self._deps
+        event = deps.builder.run_tag_failed(parsed.request if parsed else None, error, record.message_id)
+        deps.publisher.publish_one(event)
+        if deps.dead_letters is None:
+            deps.log.failed(error, record.message_id, dead_lettered=False)
+            raise error
+        deps.dead_letters.send(
+            record.body, error, message_id=record.message_id, group_id=record.attributes.message_group_id
+        )
+        deps.log.failed(error, record.message_id, dead_lettered=True)
+
+    def _deadline(self, context: LambdaContextLike | None) -> float:
+        if context is None:
+            return float("inf")
+        return self._clock() + context.get_remaining_time_in_millis() / 1000 - self._reserve

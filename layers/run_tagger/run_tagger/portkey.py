@@ -1,0 +1,250 @@
+"""The Portkey client: Modify run (DESIGN §1.2) over one pooled `requests.Session`.
+
+Every failure leaves this module as one of run-tagger's typed errors (`errors.py`), mapped in one
+place; transient ones are retried here, within the caller's deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Final
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader, MaxRetryError
+from urllib3.util.retry import Retry
+
+from run_tagger.errors import (
+    DeadlineExceeded,
+    InvalidResponse,
+    PortkeyRejected,
+    PortkeyUnavailable,
+    RunNotFound,
+    TagRunError,
+    Unauthorized,
+)
+from run_tagger.run import Run, parse_run
+
+RETRYABLE_STATUSES: Final = frozenset({408, 409, 429, *range(500, 600)})
+MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
+# An attempt is not started with less time than this left: it could not finish.
+MIN_ATTEMPT_SECONDS: Final = 0.5
+BACKOFF_BASE_SECONDS: Final = 0.5
+BACKOFF_CAP_SECONDS: Final = 8.0
+# Anything that looks like a key, even a masked one ("sk-abc***xyz"), is cut from Portkey's messages.
+_KEY_LIKE = re.compile(r"\b(?:sk|pk|vk|rk)-[A-Za-z0-9_*.\-]{3,}")
+
+
+def new_session(pool_size: int) -> requests.Session:
+    """A session whose connection pool holds `pool_size` connections per host, with no hidden retries."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0, pool_block=False)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+class PortkeyClient:
+    """Calls Portkey's Modify run endpoint; the session is kept across invocations."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        *,
+        base_url: str,
+        timeout_seconds: float,
+        max_attempts: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeout_seconds
+        # urllib3's Retry counts attempts and parses Retry-After; we sleep ourselves, within the deadline.
+        self._policy = Retry(
+            total=max_attempts - 1,
+            connect=None,
+            read=None,
+            status=None,
+            other=None,
+            redirect=0,
+            allowed_methods=None,  # POST is not in urllib3's default list
+            status_forcelist=RETRYABLE_STATUSES,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            raise_on_redirect=False,
+        )
+        self._clock = clock
+        self._sleep = sleep
+        self._jitter = jitter
+
+    def run_url(self, thread_id: str, run_id: str) -> str:
+        return f"{self._base_url}/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+    def modify_run(
+        self,
+        thread_id: str,
+        run_id: str,
+        metadata: Mapping[str, str],
+        *,
+        headers: Mapping[str, str],
+        deadline: float,
+    ) -> Run:
+        """Set `metadata` on the run and return the validated run Portkey answers with.
+
+        `deadline` is a `clock()` value after which no attempt is started.
+        """
+        url = self.run_url(thread_id, run_id)
+        request_headers = {
+            **headers,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "OpenAI-Beta": "assistants=v2",
+        }
+        body = json.dumps({"metadata": dict(metadata)}, ensure_ascii=False).encode("utf-8")
+        secrets = [value.removeprefix("Bearer ") for value in headers.values() if value]
+        policy = self._policy
+        while True:
+            remaining = deadline - self._clock()
+            if remaining < MIN_ATTEMPT_SECONDS:
+                raise DeadlineExceeded(f"{remaining:.1f}s left before the deadline: Modify run not started")
+            response, failure = self._attempt(
+                url, body, request_headers, min(self._timeout, remaining), secrets
+            )
+            if response is not None and response.status_code not in RETRYABLE_STATUSES:
+                return self._read_run(response, thread_id, run_id, metadata, secrets)
+            try:
+                policy = policy.increment(method="POST", url=url, response=response.raw if response else None)
+            except MaxRetryError:
+                raise failure from None
+            wait = self._wait_before_retry(policy, response)
+            if self._clock() + wait + MIN_ATTEMPT_SECONDS > deadline:
+                raise failure
+            self._sleep(wait)
+
+    def _attempt(
+        self, url: str, body: bytes, headers: dict[str, str], timeout: float, secrets: list[str]
+    ) -> tuple[requests.Response | None, TagRunError]:
+        """One POST: a response, or None with the error that ends the request if none follows."""
+        try:
+            response = self._session.post(
+                url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+            )
+        except requests.Timeout:
+            return None, PortkeyUnavailable(f"Portkey did not answer within {timeout:.1f}s")
+        except requests.RequestException as exc:
+            # requests' messages name the URL and the OS error, never the headers.
+            return None, PortkeyUnavailable(f"could not reach Portkey: {type(exc).__name__}")
+        if response.status_code in RETRYABLE_STATUSES:
+            message = _error_message(_read_capped(response), secrets)
+            response.close()
+            return response, PortkeyUnavailable(
+                f"Portkey answered {response.status_code}: {message}", status=response.status_code
+            )
+        return response, PortkeyUnavailable("unreachable")
+
+    def _wait_before_retry(self, policy: Retry, response: requests.Response | None) -> float:
+        if response is not None:
+            retry_after_ms = response.headers.get("retry-after-ms")
+            if retry_after_ms:
+                with contextlib.suppress(ValueError):
+                    return max(0.0, float(retry_after_ms) / 1000.0)
+            retry_after = response.headers.get("Retry-After")
+            if retry_after:
+                # An unparsable header falls back to our own backoff.
+                with contextlib.suppress(InvalidHeader):
+                    return policy.parse_retry_after(retry_after)
+        # Full jitter: anywhere between 0 and the capped exponential step.
+        step = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (len(policy.history) - 1))
+        return self._jitter(0.0, step)
+
+    def _read_run(
+        self,
+        response: requests.Response,
+        thread_id: str,
+        run_id: str,
+        metadata: Mapping[str, str],
+        secrets: list[str],
+    ) -> Run:
+        status = response.status_code
+        try:
+            raw = _read_capped(response)
+        except requests.RequestException as exc:
+            raise PortkeyUnavailable(
+                f"Portkey's answer broke off: {type(exc).__name__}", status=status
+            ) from None
+        if status == 404:
+            raise RunNotFound(_error_message(raw, secrets), status=status)
+        if status in (401, 403):
+            raise Unauthorized(_error_message(raw, secrets), status=status)
+        if 400 <= status < 500:
+            raise PortkeyRejected(_error_message(raw, secrets), status=status)
+        if not 200 <= status < 300:
+            raise InvalidResponse(f"Portkey answered HTTP {status}, expected 200 with a run", status=status)
+        if raw is None:
+            raise InvalidResponse(f"response larger than {MAX_RESPONSE_BYTES} bytes", status=status)
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            raise InvalidResponse("response is not JSON", status=status) from None
+        from pydantic import ValidationError
+
+        try:
+            run = parse_run(payload)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'run'}: {err['msg']}"
+                for err in exc.errors(include_input=False, include_url=False)[:5]
+            )
+            raise InvalidResponse(f"response is not a valid run: {problems}", status=status) from None
+        if run.id != run_id or run.thread_id != thread_id:
+            raise InvalidResponse(
+                f"response is run {run.id!r} of thread {run.thread_id!r}, "
+                f"not run {run_id!r} of thread {thread_id!r}",
+                status=status,
+            )
+        if run.metadata != dict(metadata):
+            raise InvalidResponse("response does not carry the requested metadata", status=status)
+        return run
+
+
+def _read_capped(response: requests.Response) -> bytes | None:
+    """The body, or None when it is larger than MAX_RESPONSE_BYTES (read no further than that)."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                return None
+            chunks.append(chunk)
+    finally:
+        response.close()
+    return b"".join(chunks)
+
+
+def _error_message(raw: bytes | None, secrets: list[str]) -> str:
+    """Portkey's own message (OpenAI's error shape or Portkey's gateway shape), with no key in it."""
+    message = ""
+    if raw:
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            error = payload.get("error")
+            found = error.get("message") if isinstance(error, dict) else payload.get("message")
+            message = found if isinstance(found, str) else ""
+        if not message:
+            message = raw[:300].decode("utf-8", "replace")
+    for secret in secrets:
+        message = message.replace(secret, "[redacted]")
+    message = _KEY_LIKE.sub("[redacted]", message).strip()
+    return message[:1000] or "no message"

@@ -1,0 +1,72 @@
+"""Builds the pipeline from settings and the clients the entry point created (kept across invocations)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from run_tagger.dead_letter import DeadLetterQueue
+from run_tagger.keys import KeyStore
+from run_tagger.pipeline import OutcomeLog, PipelineDeps, TagRunPipeline
+from run_tagger.portkey import PortkeyClient, new_session
+from run_tagger.processor import ConcurrentBatchProcessor
+from run_tagger.publisher import EventBuilder, EventPublisher
+from run_tagger.settings import Settings
+
+if TYPE_CHECKING:
+    import requests
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+
+
+@dataclass(frozen=True, slots=True)
+class AwsClients:
+    events: EventBridgeClient
+    sqs: SQSClient
+    secrets: SecretsManagerClient
+
+
+@dataclass(frozen=True, slots=True)
+class TagRunService:
+    """What one warm Lambda environment keeps: the settings, the pipeline and its clients."""
+
+    settings: Settings
+    pipeline: TagRunPipeline
+    session: requests.Session
+
+    def new_processor(self) -> ConcurrentBatchProcessor:
+        return ConcurrentBatchProcessor(max_concurrency=self.settings.max_concurrency)
+
+
+def build_service(
+    settings: Settings, clients: AwsClients, log: OutcomeLog, *, session: requests.Session | None = None
+) -> TagRunService:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    session = session or new_session(settings.max_concurrency)
+    keys = KeyStore(
+        SecretsProvider(boto3_client=clients.secrets),
+        default_secret_id=settings.portkey_secret_id,
+        tenant_secret_prefix=settings.portkey_tenant_secret_prefix,
+        max_age_seconds=settings.secrets_max_age_seconds,
+    )
+    portkey = PortkeyClient(
+        session,
+        base_url=settings.portkey_base_url,
+        timeout_seconds=settings.portkey_timeout_seconds,
+        max_attempts=settings.portkey_max_attempts,
+    )
+    deps = PipelineDeps(
+        keys=keys,
+        portkey=portkey,
+        builder=EventBuilder(source=settings.event_source, max_bytes=settings.event_max_bytes),
+        publisher=EventPublisher(
+            clients.events, bus_name=settings.event_bus_name, source=settings.event_source
+        ),
+        dead_letters=DeadLetterQueue(clients.sqs, settings.dead_letter_queue_url)
+        if settings.dead_letter_queue_url
+        else None,
+        log=log,
+    )
+    return TagRunService(settings=settings, pipeline=TagRunPipeline(deps), session=session)

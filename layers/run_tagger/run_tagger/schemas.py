@@ -1,0 +1,116 @@
+"""JSON Schemas of the request and of the two events, generated from the models (DESIGN §1.4).
+
+`python -m run_tagger.schemas DIR` writes them; a test fails when the files in events/schemas/ drift.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from run_tagger.publisher import RUN_TAG_FAILED, RUN_TAGGED
+from run_tagger.request import TagRunRequest
+from run_tagger.run import Run
+
+
+class RequestDetail(BaseModel):
+    """The request as events carry it: every field present, optional ones null when not given."""
+
+    model_config = ConfigDict(extra="forbid", title="TagRunRequestDetail")
+
+    thread_id: str
+    run_id: str
+    metadata: dict[str, str]
+    request_id: str | None
+    tenant: str | None
+
+
+class RunTaggedDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="RunTaggedDetail")
+
+    run: Run
+    request: RequestDetail
+    truncated: Annotated[
+        list[str], Field(description="Paths of fields emptied to fit EventBridge's size limit, e.g. run.instructions")
+    ]
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="ErrorDetail")
+
+    code: Literal[
+        "invalid_request",
+        "invalid_configuration",
+        "run_not_found",
+        "portkey_rejected",
+        "unauthorized",
+        "invalid_response",
+    ]
+    message: str
+    status: int | None
+    retryable: bool
+
+
+class RunTagFailedDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid", title="RunTagFailedDetail")
+
+    request: RequestDetail | None
+    error: ErrorDetail
+    message_id: Annotated[str, Field(description="The SQS messageId of the failed message")]
+
+
+def _event_schema(title: str, detail_type: str, detail: type[BaseModel]) -> dict[str, Any]:
+    """An EventBridge event whose `detail` follows the model."""
+    detail_schema = detail.model_json_schema(ref_template="#/$defs/{model}")
+    defs = detail_schema.pop("$defs", {})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title,
+        "description": f"The '{detail_type}' event run-tagger publishes to EventBridge.",
+        "type": "object",
+        "required": ["detail-type", "source", "detail"],
+        "properties": {
+            "version": {"type": "string"},
+            "id": {"type": "string"},
+            "detail-type": {"const": detail_type},
+            "source": {"type": "string"},
+            "account": {"type": "string"},
+            "time": {"type": "string"},
+            "region": {"type": "string"},
+            "resources": {"type": "array", "items": {"type": "string"}},
+            "detail": detail_schema,
+        },
+        "$defs": defs,
+    }
+
+
+def all_schemas() -> dict[str, dict[str, Any]]:
+    """File name → schema, for events/schemas/."""
+    request = TagRunRequest.model_json_schema()
+    request["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    request["title"] = "TagRunRequest"
+    return {
+        "tag-run-request.json": request,
+        "run-tagged.json": _event_schema("RunTagged", RUN_TAGGED, RunTaggedDetail),
+        "run-tag-failed.json": _event_schema("RunTagFailed", RUN_TAG_FAILED, RunTagFailedDetail),
+    }
+
+
+def render(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    target = Path(argv[0] if argv else "events/schemas")
+    target.mkdir(parents=True, exist_ok=True)
+    for name, schema in all_schemas().items():
+        (target / name).write_text(render(schema), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

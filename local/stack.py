@@ -6,7 +6,7 @@ import contextlib
 import importlib
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -38,7 +38,7 @@ class EmbeddedStack:
     @classmethod
     @contextlib.contextmanager
     def running(
-        cls, *, runs: list[Mapping[str, Any]] | None = None, fifo: bool = False, latency_ms: int = 0
+        cls, *, runs: Sequence[Mapping[str, Any]] | None = None, fifo: bool = False, latency_ms: int = 0
     ) -> Iterator[EmbeddedStack]:
         """Start the emulator and the stand-in on loopback, create the stack, and stop both at the end."""
         with EmulatedAws() as aws, PortkeyStandIn(runs=runs, latency_ms=latency_ms) as portkey:
@@ -85,10 +85,14 @@ class EmbeddedStack:
             extra["MessageAttributes"] = {
                 name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
             }
-        answer = self.aws.client("sqs").send_message(QueueUrl=self.resources.queue_url, MessageBody=text, **extra)
+        answer = self.aws.client("sqs").send_message(
+            QueueUrl=self.resources.queue_url, MessageBody=text, **extra
+        )
         return answer["MessageId"]
 
-    def send_via_eventbridge(self, request: Mapping[str, Any], *, source: str = "com.example.producer") -> str:
+    def send_via_eventbridge(
+        self, request: Mapping[str, Any], *, source: str = "com.example.producer"
+    ) -> str:
         """Send a request as a `Tag Run Requested` event; the bus rule routes it to the queue."""
         answer = self.aws.client("events").put_events(
             Entries=[
@@ -104,7 +108,9 @@ class EmbeddedStack:
 
     def send_via_sns(self, request: Mapping[str, Any]) -> str:
         """Publish a request to the topic the queue is subscribed to."""
-        answer = self.aws.client("sns").publish(TopicArn=self.resources.topic_arn, Message=json.dumps(request))
+        answer = self.aws.client("sns").publish(
+            TopicArn=self.resources.topic_arn, Message=json.dumps(request)
+        )
         return answer["MessageId"]
 
     def published(self) -> list[dict[str, Any]]:
@@ -121,4 +127,6 @@ class EmbeddedStack:
             QueueUrl=self.resources.queue_url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )

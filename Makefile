@@ -19,8 +19,7 @@ help: ## list the targets
 $(STAMP): requirements-dev.txt layers/run_tagger/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON313) -m venv $(VENV)
 	$(PY) -m pip install --quiet --requirement requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable . 2>/dev/null \
-		|| $(PY) -m pip install --quiet --no-deps --editable .
+	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
 .PHONY: venv

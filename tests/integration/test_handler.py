@@ -159,13 +159,12 @@ def test_a_portkey_refusal_is_dead_lettered_with_portkeys_message(
     assert len(portkey.requests) == 1
 
 
-def test_a_run_portkey_does_not_know_is_run_not_found(aws: Any, configure: Configure) -> None:
-    # Given a stand-in where only one run exists
+def test_a_run_portkey_does_not_know_is_run_not_found(stack: EmbeddedStack, configure: Configure) -> None:
+    # Given a Portkey where no run exists (as for runs OpenAI itself served)
     with PortkeyStandIn(runs=[]) as empty:
-        stack = EmbeddedStack.create(aws, empty)
-        app = configure(**{k: v for k, v in stack.function_environment().items()})
+        app = configure(PORTKEY_BASE_URL=empty.base_url)
         stack.send(a_request(run_id="run_deleted"))
-        # When the request for another run is processed
+        # When a request for a run is processed
         stack.poller(app.lambda_handler).poll_once()
     # Then it is dead-lettered as run_not_found with the stand-in's own message
     [dead] = stack.dead_letters()
@@ -284,7 +283,8 @@ def test_a_mixed_batch_settles_every_message(
     # Then nothing is retried, one run is tagged and two failures are reported and dead-lettered
     assert (outcome.received, outcome.deleted, outcome.failed) == (3, 3, [])
     events = stack.published()
-    assert sorted(event["detail-type"] for event in events) == ["Run Tag Failed", "Run Tag Failed", "Run Tagged"]
+    detail_types = sorted(event["detail-type"] for event in events)
+    assert detail_types == ["Run Tag Failed", "Run Tag Failed", "Run Tagged"]
     codes = sorted(_attribute(dead, "error_code") for dead in stack.dead_letters())
     assert codes == ["invalid_request", "run_not_found"]
 

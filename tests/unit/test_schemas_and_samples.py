@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-
 from run_tagger.errors import InvalidRequest
 from run_tagger.request import parse_message
 from run_tagger.schemas import all_schemas, render

@@ -7,6 +7,7 @@ reach a log line, an event or an exception message.
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
@@ -16,14 +17,11 @@ from run_tagger.errors import InvalidConfiguration, InvalidRequest, KeysUnavaila
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-# Error codes of GetSecretValue that no retry can fix.
+# The one GetSecretValue error that is permanent (§2); any other (throttling, AccessDenied, KMS) may
+# heal without touching the message, so it is transient and the message comes back.
 _SECRET_MISSING = {"ResourceNotFoundException"}
-_SECRET_UNUSABLE = {
-    "AccessDeniedException",
-    "DecryptionFailure",
-    "InvalidRequestException",
-    "InvalidParameterException",
-}
+# A value that cannot go into an HTTP header would fail every call: refuse it as configuration.
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 # The one routing header sent; when a secret holds several, the most specific wins.
 _ROUTING_PRECEDENCE = (("config", "x-portkey-config"), ("provider", "x-portkey-provider"),
                        ("virtual_key", "x-portkey-virtual-key"))  # fmt: skip
@@ -44,6 +42,10 @@ class PortkeyKeys(BaseModel):
     def _routable(self) -> PortkeyKeys:
         if not self.api_key.get_secret_value():
             raise ValueError("api_key is empty")
+        for name in type(self).model_fields:
+            value: SecretStr | None = getattr(self, name)
+            if value is not None and _HEADER_UNSAFE.search(value.get_secret_value()):
+                raise ValueError(f"{name} holds a control character (a stray newline?)")
         if not any(getattr(self, name) for name, _ in _ROUTING_PRECEDENCE):
             raise ValueError("needs a routing key: virtual_key, provider or config")
         if self.provider_api_key and not self.provider:
@@ -113,8 +115,6 @@ class KeyStore:
                 raise InvalidRequest(f"tenant: unknown tenant {tenant!r} (no secret {secret_id!r})") from None
             if code in _SECRET_MISSING:
                 raise InvalidConfiguration(f"keys secret {secret_id!r} does not exist") from None
-            if code in _SECRET_UNUSABLE:
-                raise InvalidConfiguration(f"keys secret {secret_id!r} cannot be read ({code})") from None
             raise KeysUnavailable(
                 f"keys secret {secret_id!r} could not be fetched ({code or 'error'})"
             ) from None

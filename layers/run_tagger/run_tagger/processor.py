@@ -20,40 +20,72 @@ class LaneBlockedError(Exception):
     """An earlier record of the same lane failed, so this one waits for redelivery."""
 
 
-def lane_of(record: dict[str, Any]) -> Hashable:
-    """FIFO records share their message group's lane; others share the lane of the run they name."""
+def lane_keys(record: dict[str, Any]) -> list[Hashable]:
+    """What orders a record: its FIFO message group and the run it names (or, failing both, itself)."""
+    keys: list[Hashable] = []
     group = (record.get("attributes") or {}).get("MessageGroupId")
     if group:
-        return ("group", group)
-    key = run_key_hint(str(record.get("body", "")))
-    return ("run", *key) if key else ("message", record.get("messageId"))
+        keys.append(("group", group))
+    run = run_key_hint(str(record.get("body", "")))
+    if run:
+        keys.append(("run", *run))
+    return keys or [("message", record.get("messageId"))]
+
+
+def group_lanes(
+    records: list[dict[str, Any]], keys_of: Callable[[dict[str, Any]], list[Hashable]]
+) -> list[list[int]]:
+    """Indexes of the records, grouped so that records sharing any key share a lane, in arrival order."""
+    parent = list(range(len(records)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    first_holder: dict[Hashable, int] = {}
+    for index, record in enumerate(records):
+        for key in keys_of(record):
+            if key in first_holder:
+                parent[root(index)] = root(first_holder[key])
+            else:
+                first_holder[key] = index
+    lanes: dict[int, list[int]] = {}
+    for index in range(len(records)):
+        lanes.setdefault(root(index), []).append(index)
+    return list(lanes.values())
 
 
 class ConcurrentBatchProcessor(BatchProcessor):
     """A `BatchProcessor` for SQS that processes lanes concurrently; the partial response is Powertools'."""
 
-    def __init__(self, *, max_concurrency: int, lane: Callable[[dict[str, Any]], Hashable] = lane_of) -> None:
+    def __init__(
+        self, *, max_concurrency: int, keys: Callable[[dict[str, Any]], list[Hashable]] = lane_keys
+    ) -> None:
         super().__init__(EventType.SQS, raise_on_entire_batch_failure=False)
         self._max_concurrency = max_concurrency
-        self._lane = lane
+        self._keys = keys
 
     def process(self) -> list[tuple[Any, ...]]:
-        lanes: dict[Hashable, list[tuple[int, dict[str, Any]]]] = {}
-        for index, record in enumerate(self.records):
-            lanes.setdefault(self._lane(record), []).append((index, record))
-        results: list[tuple[Any, ...]] = [()] * len(self.records)
+        records: list[dict[str, Any]] = list(self.records)
+        lanes = group_lanes(records, self._keys)
+        results: list[tuple[Any, ...]] = [()] * len(records)
         if len(lanes) <= 1 or self._max_concurrency == 1:
-            for lane in lanes.values():
-                self._run_lane(lane, results)
+            for lane in lanes:
+                self._run_lane(lane, records, results)
             return results
         with ThreadPoolExecutor(max_workers=min(self._max_concurrency, len(lanes))) as pool:
             # list() re-raises anything a lane let escape, as the serial processor would.
-            list(pool.map(lambda lane: self._run_lane(lane, results), lanes.values()))
+            list(pool.map(lambda lane: self._run_lane(lane, records, results), lanes))
         return results
 
-    def _run_lane(self, lane: list[tuple[int, dict[str, Any]]], results: list[tuple[Any, ...]]) -> None:
+    def _run_lane(
+        self, lane: list[int], records: list[dict[str, Any]], results: list[tuple[Any, ...]]
+    ) -> None:
         blocked = False
-        for index, record in lane:
+        for index in lane:
+            record = records[index]
             if blocked:
                 error = LaneBlockedError("an earlier request for the same run or message group failed")
                 results[index] = self.failure_handler(

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 RUN_TAGGED: Final = "Run Tagged"
 RUN_TAG_FAILED: Final = "Run Tag Failed"
-MAX_ENTRIES_PER_CALL: Final = 10  # EventBridge's PutEvents limit
+MAX_ENTRIES_PER_CALL: Final = 10  # EventBridge's PutEvents limits: entries per call,
+MAX_REQUEST_BYTES: Final = 262144  # and the total size of a call's entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +68,11 @@ class EventBuilder:
         }
         detail_json = _dumps(detail)
         if not self._fits(RUN_TAG_FAILED, detail_json):
-            # Only a request's metadata can make this large; the original body stays in the DLQ.
             detail["error"]["message"] = detail["error"]["message"][:1000]
+            detail_json = _dumps(detail)
+        if not self._fits(RUN_TAG_FAILED, detail_json) and detail["request"] is not None:
+            # Only a request's metadata can still make it this large; the original body stays in the DLQ.
+            detail["request"]["metadata"] = {}
             detail_json = _dumps(detail)
         return Event(RUN_TAG_FAILED, detail, detail_json)
 
@@ -118,11 +122,24 @@ class EventPublisher:
     def publish(self, events: Sequence[Event]) -> list[PublishFailed | None]:
         """Publish `events`; the result holds, per event, None when published or why it was not."""
         outcomes: list[PublishFailed | None] = [None] * len(events)
-        for start in range(0, len(events), MAX_ENTRIES_PER_CALL):
-            chunk = range(start, min(start + MAX_ENTRIES_PER_CALL, len(events)))
-            for index, failure in zip(chunk, self._put(list(chunk), events), strict=True):
+        for chunk in self._calls(events):
+            for index, failure in zip(chunk, self._put(chunk, events), strict=True):
                 outcomes[index] = failure
         return outcomes
+
+    def _calls(self, events: Sequence[Event]) -> list[list[int]]:
+        """Event indexes grouped into PutEvents calls: at most 10 entries and 256 KB each."""
+        calls: list[list[int]] = []
+        size = 0
+        for index, event in enumerate(events):
+            entry = self._entry(event)
+            weight = entry_size(entry["Source"], entry["DetailType"], entry["Detail"])
+            if not calls or len(calls[-1]) == MAX_ENTRIES_PER_CALL or size + weight > MAX_REQUEST_BYTES:
+                calls.append([])
+                size = 0
+            calls[-1].append(index)
+            size += weight
+        return calls
 
     def publish_one(self, event: Event) -> None:
         """Publish one event or raise `PublishFailed`."""

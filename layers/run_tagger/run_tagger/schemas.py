@@ -35,7 +35,8 @@ class RunTaggedDetail(BaseModel):
     run: Run
     request: RequestDetail
     truncated: Annotated[
-        list[str], Field(description="Paths of fields emptied to fit EventBridge's size limit, e.g. run.instructions")
+        list[str],
+        Field(description="Paths of fields emptied to fit EventBridge's size limit, e.g. run.instructions"),
     ]
 
 

@@ -1,0 +1,389 @@
+"""Unit tests of `run_tagger.publisher`: the events of DESIGN §1.4 and how they reach EventBridge."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+import pytest
+from botocore.exceptions import ClientError
+from run_tagger.errors import InvalidRequest, PortkeyUnavailable, PublishFailed, RunNotFound
+from run_tagger.publisher import Event, EventBuilder, EventPublisher, entry_size
+from run_tagger.request import TagRunRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+
+SOURCE = "run-tagger"
+BUS = "runs"
+EVENTBRIDGE_LIMIT = 262_144
+REQUEST = TagRunRequest(thread_id="thread_abc123", run_id="run_abc123", metadata={"team": "search"})
+
+
+def valid_run(**changes: object) -> dict[str, Any]:
+    """A run object with all 25 required fields of DESIGN §1.2."""
+    run: dict[str, Any] = {
+        "id": "run_abc123",
+        "object": "thread.run",
+        "created_at": 1_767_225_600,
+        "thread_id": "thread_abc123",
+        "assistant_id": "asst_abc123",
+        "status": "completed",
+        "required_action": None,
+        "last_error": None,
+        "expires_at": None,
+        "started_at": 1_767_225_601,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": 1_767_225_609,
+        "model": "gpt-4o",
+        "instructions": "You are a helpful assistant.",
+        "tools": [],
+        "metadata": {"team": "search"},
+        "usage": None,
+        "incomplete_details": None,
+        "max_prompt_tokens": None,
+        "max_completion_tokens": None,
+        "truncation_strategy": None,
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+        "response_format": "auto",
+    }
+    run.update(changes)
+    return run
+
+
+def function_tool(name: str, description_size: int, parameters_size: int) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": "d" * description_size,
+            "parameters": {
+                "type": "object",
+                "properties": {"q": {"type": "string", "description": "p" * parameters_size}},
+            },
+            "strict": True,
+        },
+    }
+
+
+def size_of(event: Event) -> int:
+    return entry_size(SOURCE, event.detail_type, event.detail_json)
+
+
+# --- Run Tagged ----------------------------------------------------------------------------------
+
+
+def test_run_tagged_detail_holds_the_run_the_request_with_nulls_and_nothing_truncated() -> None:
+    run = valid_run()
+
+    event = EventBuilder(source=SOURCE, max_bytes=EVENTBRIDGE_LIMIT).run_tagged(run, REQUEST)
+
+    assert event.detail_type == "Run Tagged"
+    assert event.detail == {
+        "run": run,
+        "request": {
+            "thread_id": "thread_abc123",
+            "run_id": "run_abc123",
+            "metadata": {"team": "search"},
+            "request_id": None,
+            "tenant": None,
+        },
+        "truncated": [],
+    }
+    assert json.loads(event.detail_json) == event.detail
+
+
+def test_run_tagged_request_shows_the_given_optional_fields() -> None:
+    request = TagRunRequest(thread_id="t", run_id="r", metadata={}, request_id="req-1", tenant="acme")
+
+    event = EventBuilder(source=SOURCE, max_bytes=EVENTBRIDGE_LIMIT).run_tagged(valid_run(), request)
+
+    assert event.detail["request"]["request_id"] == "req-1"
+    assert event.detail["request"]["tenant"] == "acme"
+
+
+def test_run_over_the_limit_loses_its_instructions_first_and_says_so() -> None:
+    run = valid_run(instructions="i" * 20_000, tools=[function_tool("search", 500, 500)])
+
+    event = EventBuilder(source=SOURCE, max_bytes=16_384).run_tagged(run, REQUEST)
+
+    assert event.detail["truncated"] == ["run.instructions"]
+    assert event.detail["run"]["instructions"] is None
+    assert event.detail["run"]["tools"] == run["tools"]
+    assert size_of(event) <= 16_384
+    assert json.loads(event.detail_json) == event.detail
+
+
+def test_run_still_over_the_limit_then_loses_function_descriptions_and_parameters_with_their_paths() -> None:
+    tools = [
+        {"type": "code_interpreter"},
+        function_tool("search", 6_000, 6_000),
+        function_tool("fetch", 6_000, 6_000),
+    ]
+    run = valid_run(instructions="i" * 6_000, tools=tools)
+
+    event = EventBuilder(source=SOURCE, max_bytes=12_000).run_tagged(run, REQUEST)
+
+    truncated = event.detail["truncated"]
+    assert truncated[0] == "run.instructions"
+    assert "run.tools[1].function.description" in truncated
+    assert "run.tools[1].function.parameters" in truncated
+    assert size_of(event) <= 12_000
+    slim_tools = event.detail["run"]["tools"]
+    assert slim_tools[0] == {"type": "code_interpreter"}
+    for path in truncated[1:]:
+        index, name = int(path.split("[")[1].split("]")[0]), path.rsplit(".", 1)[1]
+        assert name not in slim_tools[index]["function"]
+    # What was not named is kept: names, strictness, the rest of the run.
+    assert [tool.get("function", {}).get("name") for tool in slim_tools] == [None, "search", "fetch"]
+    assert event.detail["run"]["id"] == "run_abc123"
+    assert event.detail["run"]["metadata"] == {"team": "search"}
+
+
+def test_truncation_stops_as_soon_as_the_event_fits() -> None:
+    tools = [function_tool("search", 6_000, 10), function_tool("fetch", 10, 10)]
+    run = valid_run(instructions="i" * 6_000, tools=tools)
+
+    event = EventBuilder(source=SOURCE, max_bytes=4_096).run_tagged(run, REQUEST)
+
+    assert event.detail["truncated"] == ["run.instructions", "run.tools[0].function.description"]
+    assert event.detail["run"]["tools"][1] == tools[1]
+
+
+def test_truncating_leaves_the_callers_run_untouched() -> None:
+    run = valid_run(instructions="i" * 20_000, tools=[function_tool("search", 6_000, 6_000)])
+    before = copy.deepcopy(run)
+
+    EventBuilder(source=SOURCE, max_bytes=4_096).run_tagged(run, REQUEST)
+
+    assert run == before
+
+
+def test_run_at_the_limit_is_not_truncated() -> None:
+    builder = EventBuilder(source=SOURCE, max_bytes=EVENTBRIDGE_LIMIT)
+    probe = builder.run_tagged(valid_run(instructions=""), REQUEST)
+    run = valid_run(instructions="i" * (EVENTBRIDGE_LIMIT - size_of(probe)))
+
+    event = builder.run_tagged(run, REQUEST)
+
+    assert size_of(event) == EVENTBRIDGE_LIMIT
+    assert event.detail["truncated"] == []
+    assert event.detail["run"] == run
+
+
+def test_size_counts_utf8_bytes_not_characters() -> None:
+    run = valid_run(instructions="é" * 3_000)  # 3,000 characters, 6,000 bytes
+
+    event = EventBuilder(source=SOURCE, max_bytes=5_000).run_tagged(run, REQUEST)
+
+    assert event.detail["truncated"] == ["run.instructions"]
+
+
+# --- Run Tag Failed ------------------------------------------------------------------------------
+
+
+def test_run_tag_failed_for_a_body_that_is_not_a_request_has_a_null_request() -> None:
+    error = InvalidRequest("thread_id: required field is missing")
+
+    event = EventBuilder(source=SOURCE, max_bytes=EVENTBRIDGE_LIMIT).run_tag_failed(None, error, "msg-1")
+
+    assert event.detail_type == "Run Tag Failed"
+    assert event.detail == {
+        "request": None,
+        "error": {
+            "code": "invalid_request",
+            "message": "thread_id: required field is missing",
+            "status": None,
+            "retryable": False,
+        },
+        "message_id": "msg-1",
+    }
+    assert json.loads(event.detail_json) == event.detail
+
+
+def test_run_tag_failed_for_a_portkey_answer_carries_the_request_and_the_http_status() -> None:
+    error = RunNotFound("No run found with id 'run_abc123'.", status=404)
+
+    event = EventBuilder(source=SOURCE, max_bytes=EVENTBRIDGE_LIMIT).run_tag_failed(REQUEST, error, "msg-2")
+
+    assert event.detail["request"] == {**REQUEST.model_dump(), "request_id": None, "tenant": None}
+    assert event.detail["error"] == {
+        "code": "run_not_found",
+        "message": "No run found with id 'run_abc123'.",
+        "status": 404,
+        "retryable": False,
+    }
+    assert event.detail["message_id"] == "msg-2"
+
+
+def test_run_tag_failed_reports_a_retryable_error_as_retryable() -> None:
+    event = EventBuilder(source=SOURCE, max_bytes=EVENTBRIDGE_LIMIT).run_tag_failed(
+        REQUEST, PortkeyUnavailable("Portkey answered 503", status=503), "msg-3"
+    )
+
+    assert event.detail["error"]["retryable"] is True
+    assert event.detail["error"]["status"] == 503
+
+
+def test_run_tag_failed_with_a_huge_error_message_still_fits() -> None:
+    error = InvalidRequest("x" * 10_000)
+
+    event = EventBuilder(source=SOURCE, max_bytes=4_096).run_tag_failed(None, error, "msg-4")
+
+    assert size_of(event) <= 4_096
+    assert event.detail["error"]["message"].startswith("xxx")
+
+
+def test_run_tag_failed_with_a_large_request_fits_a_small_event_limit() -> None:
+    request = TagRunRequest(
+        thread_id="t", run_id="r", metadata={f"key{i:02d}": "v" * 512 for i in range(16)}, request_id="req-1"
+    )
+
+    event = EventBuilder(source=SOURCE, max_bytes=4_096).run_tag_failed(
+        request, InvalidRequest("tenant: unknown tenant"), "msg-5"
+    )
+
+    assert size_of(event) <= 4_096
+
+
+# --- publishing ----------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeEventBridge:
+    """PutEvents in memory: entries whose detail `n` is listed fail that many times (or forever: -1)."""
+
+    failures: dict[int, int] = field(default_factory=dict)
+    error: ClientError | None = None
+    calls: list[list[dict[str, Any]]] = field(default_factory=list)
+
+    def put_events(self, *, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append(Entries)
+        if self.error is not None:
+            raise self.error
+        results: list[dict[str, Any]] = []
+        for entry in Entries:
+            number = json.loads(entry["Detail"])["n"]
+            left = self.failures.get(number, 0)
+            if left != 0:
+                self.failures[number] = left - 1
+                results.append({"ErrorCode": "InternalFailure", "ErrorMessage": "try again"})
+            else:
+                results.append({"EventId": f"event-{number}"})
+        failed = sum("ErrorCode" in result for result in results)
+        return {"FailedEntryCount": failed, "Entries": results}
+
+    def numbers(self, call: int) -> list[int]:
+        return [json.loads(entry["Detail"])["n"] for entry in self.calls[call]]
+
+
+@dataclass
+class RecordingSleep:
+    waits: list[float] = field(default_factory=list)
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def publisher(
+    client: FakeEventBridge, sleep: RecordingSleep | None = None, attempts: int = 3
+) -> EventPublisher:
+    return EventPublisher(
+        cast("EventBridgeClient", client),
+        bus_name=BUS,
+        source=SOURCE,
+        entry_attempts=attempts,
+        sleep=sleep or RecordingSleep(),
+    )
+
+
+def events(count: int, padding: int = 0) -> list[Event]:
+    return [Event("Run Tagged", {"n": number, "pad": "p" * padding}) for number in range(count)]
+
+
+def test_25_events_go_out_in_calls_of_at_most_10_entries_in_order() -> None:
+    client = FakeEventBridge()
+
+    outcomes = publisher(client).publish(events(25))
+
+    assert outcomes == [None] * 25
+    assert [len(call) for call in client.calls] == [10, 10, 5]
+    assert [n for call in range(3) for n in client.numbers(call)] == list(range(25))
+
+
+def test_each_entry_names_the_bus_source_and_detail_type() -> None:
+    client = FakeEventBridge()
+
+    publisher(client).publish([Event("Run Tag Failed", {"n": 0})])
+
+    assert client.calls[0] == [
+        {"Source": SOURCE, "DetailType": "Run Tag Failed", "Detail": '{"n":0}', "EventBusName": BUS}
+    ]
+
+
+def test_failed_entry_is_resent_alone_and_then_counts_as_published() -> None:
+    client = FakeEventBridge(failures={3: 1})
+    sleep = RecordingSleep()
+
+    outcomes = publisher(client, sleep).publish(events(5))
+
+    assert outcomes == [None] * 5
+    assert client.numbers(0) == [0, 1, 2, 3, 4]
+    assert client.numbers(1) == [3]
+    assert len(sleep.waits) == 1
+
+
+def test_entry_that_keeps_failing_is_reported_as_publish_failed_and_only_it() -> None:
+    client = FakeEventBridge(failures={1: -1})
+
+    outcomes = publisher(client, attempts=3).publish(events(3))
+
+    assert outcomes[0] is None
+    assert outcomes[2] is None
+    failure = outcomes[1]
+    assert isinstance(failure, PublishFailed)
+    assert failure.retryable is True
+    assert "InternalFailure" in failure.message
+    assert [client.numbers(call) for call in range(len(client.calls))] == [[0, 1, 2], [1], [1]]
+
+
+def test_whole_call_refused_reports_every_entry_of_it_as_publish_failed() -> None:
+    refused = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "PutEvents")
+    client = FakeEventBridge(error=refused)
+
+    outcomes = publisher(client).publish(events(3))
+
+    assert all(isinstance(outcome, PublishFailed) for outcome in outcomes)
+    assert all("AccessDeniedException" in str(outcome) for outcome in outcomes)
+    assert len(client.calls) == 1
+
+
+def test_publish_one_raises_publish_failed_when_the_event_is_not_taken() -> None:
+    client = FakeEventBridge(failures={0: -1})
+
+    with pytest.raises(PublishFailed):
+        publisher(client).publish_one(events(1)[0])
+
+
+def test_publish_one_returns_when_the_event_is_taken() -> None:
+    client = FakeEventBridge()
+
+    publisher(client).publish_one(events(1)[0])
+
+    assert client.numbers(0) == [0]
+
+
+def test_large_events_are_split_so_no_call_exceeds_the_putevents_request_limit() -> None:
+    client = FakeEventBridge()
+
+    publisher(client).publish(events(10, padding=60_000))
+
+    for call in client.calls:
+        assert (
+            sum(entry_size(SOURCE, entry["DetailType"], entry["Detail"]) for entry in call)
+            <= EVENTBRIDGE_LIMIT
+        )

@@ -37,7 +37,7 @@ format: $(STAMP) ## ruff: fix and format
 
 .PHONY: typecheck
 typecheck: $(STAMP) ## mypy --strict
-	$(BIN)/mypy layers/run_tagger/run_tagger functions/tag_run local tests benchmarks
+	$(BIN)/mypy layers/run_tagger/run_tagger functions/tag_run local tests $(wildcard benchmarks)
 
 .PHONY: unit
 unit: $(STAMP) ## unit tests only (no network)

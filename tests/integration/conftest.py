@@ -29,11 +29,7 @@ def standin() -> Iterator[PortkeyStandIn]:
 @pytest.fixture
 def portkey(standin: PortkeyStandIn) -> PortkeyStandIn:
     """The stand-in, with no faults left over, any key accepted and an empty request log."""
-    while standin.pending_faults:
-        standin._next_fault()
-    standin.accept_api_keys(None)
-    standin.latency_ms = 0
-    standin.clear_requests()
+    standin.reset_state()
     return standin
 
 

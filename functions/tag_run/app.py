@@ -42,6 +42,7 @@ def service() -> TagRunService:
             events=boto3.client("events", config=config),
             sqs=boto3.client("sqs", config=config),
             secrets=boto3.client("secretsmanager", config=config),
+            dynamodb=boto3.client("dynamodb", config=config) if settings.idempotency_table_name else None,
         )
         _service = build_service(settings, clients, PowertoolsOutcomeLog(logger, metrics))
     return _service
@@ -58,6 +59,7 @@ def reset() -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     current = service()
+    current.start_invocation(context)
     return process_partial_response(
         event=event,
         record_handler=current.pipeline.handle_record,

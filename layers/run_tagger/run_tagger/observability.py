@@ -51,6 +51,14 @@ class PowertoolsOutcomeLog:
             self._metrics.add_metric(name="RunsTagged", unit=self._count, value=1)
             self._metrics.add_metric(name="PortkeyLatency", unit=self._ms, value=round(latency_ms, 1))
 
+    def duplicate(self, parsed: ParsedMessage, message_id: str) -> None:
+        self._logger.info(
+            "duplicate skipped: the request was already tagged",
+            extra={"message_id": message_id, "dedup_key": parsed.scoped_key, "run_id": parsed.request.run_id},
+        )
+        with self._lock:
+            self._metrics.add_metric(name="DuplicatesSkipped", unit=self._count, value=1)
+
     def failed(self, error: TagRunError, message_id: str, *, dead_lettered: bool) -> None:
         fate = "dead-lettered" if dead_lettered else ("failed" if not error.retryable else "will be retried")
         self._logger.warning(

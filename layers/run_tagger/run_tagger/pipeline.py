@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from run_tagger.errors import PermanentError, TagRunError, TransientError, Unauthorized
+from run_tagger.errors import DeadlineExceeded, PermanentError, TagRunError, TransientError, Unauthorized
 from run_tagger.request import ParsedMessage, parse_message
 from run_tagger.run import run_to_json
 
@@ -19,11 +19,14 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from run_tagger.dead_letter import DeadLetterQueue
+    from run_tagger.idempotency import Deduplicator
     from run_tagger.keys import KeyStore
     from run_tagger.portkey import PortkeyClient
     from run_tagger.publisher import EventBuilder, EventPublisher
 
-Outcome = Literal["tagged", "dead_lettered"]
+Outcome = Literal["tagged", "dead_lettered", "duplicate"]
+# A request is not started with less time than this left before the deadline.
+MIN_START_SECONDS = 1.0
 
 
 class LambdaContextLike(Protocol):
@@ -34,6 +37,7 @@ class OutcomeLog(Protocol):
     """Where the pipeline reports each message's outcome (Powertools Logger and Metrics in the function)."""
 
     def tagged(self, parsed: ParsedMessage, message_id: str, latency_ms: float) -> None: ...
+    def duplicate(self, parsed: ParsedMessage, message_id: str) -> None: ...
     def failed(self, error: TagRunError, message_id: str, *, dead_lettered: bool) -> None: ...
     def crashed(self, message_id: str) -> None: ...
 
@@ -46,6 +50,7 @@ class PipelineDeps:
     publisher: EventPublisher
     dead_letters: DeadLetterQueue | None
     log: OutcomeLog
+    dedup: Deduplicator | None = None
 
 
 class TagRunPipeline:
@@ -68,8 +73,9 @@ class TagRunPipeline:
         parsed: ParsedMessage | None = None
         try:
             try:
+                deadline = self._deadline(lambda_context)
                 parsed = parse_message(record.body, record.message_id)
-                latency_ms = self.tag(parsed, self._deadline(lambda_context))
+                latency_ms = self._tag_once(parsed, deadline)
             except PermanentError as error:
                 self._dispose(record, parsed, error)
                 return "dead_lettered"
@@ -81,8 +87,20 @@ class TagRunPipeline:
         except Exception:
             self._deps.log.crashed(record.message_id)
             raise
+        if latency_ms is None:
+            self._deps.log.duplicate(parsed, record.message_id)
+            return "duplicate"
         self._deps.log.tagged(parsed, record.message_id, latency_ms)
         return "tagged"
+
+    def _tag_once(self, parsed: ParsedMessage, deadline: float) -> float | None:
+        """Tag unless the de-duplication key already completed; None when it had."""
+        if self._deps.dedup is None:
+            return self.tag(parsed, deadline)
+        ran, result = self._deps.dedup.once(
+            parsed.scoped_key, lambda: {"latency_ms": self.tag(parsed, deadline)}
+        )
+        return float(result["latency_ms"]) if ran else None
 
     def tag(self, parsed: ParsedMessage, deadline: float) -> float:
         """Modify the run through Portkey and publish `Run Tagged`; returns Portkey's latency in ms.
@@ -92,6 +110,8 @@ class TagRunPipeline:
         deps = self._deps
         request = parsed.request
         started = self._clock()
+        if deadline - started < MIN_START_SECONDS:
+            raise DeadlineExceeded(f"{deadline - started:.1f}s left in the invocation: request not started")
         keys = deps.keys.keys_for(request.tenant)
         try:
             run = deps.portkey.modify_run(
@@ -121,6 +141,7 @@ class TagRunPipeline:
         deps.log.failed(error, record.message_id, dead_lettered=True)
 
     def _deadline(self, context: LambdaContextLike | None) -> float:
+        """When Portkey must have answered, leaving `reserve` seconds to publish or dead-letter."""
         if context is None:
             return float("inf")
         return self._clock() + context.get_remaining_time_in_millis() / 1000 - self._reserve

@@ -13,7 +13,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
-from run_tagger.request import run_key_hint
+from run_tagger.errors import InvalidRequest
+from run_tagger.request import parse_message
 
 
 class LaneBlockedError(Exception):
@@ -21,14 +22,21 @@ class LaneBlockedError(Exception):
 
 
 def lane_keys(record: dict[str, Any]) -> list[Hashable]:
-    """What orders a record: its FIFO message group and the run it names (or, failing both, itself)."""
+    """What orders a record: its FIFO message group, the run it names and its de-duplication key.
+
+    Duplicates of one request share a lane too, so the second finds the first one's record completed.
+    A record that names nothing valid is a lane of its own.
+    """
     keys: list[Hashable] = []
     group = (record.get("attributes") or {}).get("MessageGroupId")
     if group:
         keys.append(("group", group))
-    run = run_key_hint(str(record.get("body", "")))
-    if run:
-        keys.append(("run", *run))
+    try:
+        parsed = parse_message(str(record.get("body", "")), str(record.get("messageId", "")))
+    except InvalidRequest:
+        parsed = None
+    if parsed is not None:
+        keys.extend([("run", *parsed.run_key), ("request", parsed.scoped_key)])
     return keys or [("message", record.get("messageId"))]
 
 

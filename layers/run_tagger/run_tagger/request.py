@@ -91,15 +91,6 @@ def validate_request(payload: object) -> TagRunRequest:
         raise InvalidRequest("; ".join(_explain(err) for err in exc.errors())) from None
 
 
-def run_key_hint(body: str) -> tuple[str, str] | None:
-    """The run a body names, if it can be parsed; used only to keep per-run order."""
-    try:
-        parsed = parse_message(body, "")
-    except InvalidRequest:
-        return None
-    return parsed.run_key
-
-
 def _decode(text: str, what: str) -> object:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
         raise InvalidRequest(f"{what}: larger than {MAX_BODY_BYTES} bytes")

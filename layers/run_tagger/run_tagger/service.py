@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from run_tagger.dead_letter import DeadLetterQueue
+from run_tagger.idempotency import Deduplicator
 from run_tagger.keys import KeyStore
 from run_tagger.pipeline import OutcomeLog, PipelineDeps, TagRunPipeline
 from run_tagger.portkey import PortkeyClient, new_session
@@ -15,6 +16,8 @@ from run_tagger.settings import Settings
 
 if TYPE_CHECKING:
     import requests
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
@@ -25,6 +28,7 @@ class AwsClients:
     events: EventBridgeClient
     sqs: SQSClient
     secrets: SecretsManagerClient
+    dynamodb: DynamoDBClient | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +38,15 @@ class TagRunService:
     settings: Settings
     pipeline: TagRunPipeline
     session: requests.Session
+    dedup: Deduplicator | None = None
 
     def new_processor(self) -> ConcurrentBatchProcessor:
         return ConcurrentBatchProcessor(max_concurrency=self.settings.max_concurrency)
+
+    def start_invocation(self, context: LambdaContext) -> None:
+        """Per-invocation set-up: idempotency learns this invocation's deadline."""
+        if self.dedup is not None:
+            self.dedup.register_lambda_context(context)
 
 
 def build_service(
@@ -57,6 +67,11 @@ def build_service(
         timeout_seconds=settings.portkey_timeout_seconds,
         max_attempts=settings.portkey_max_attempts,
     )
+    dedup = None
+    if settings.idempotency_table_name:
+        if clients.dynamodb is None:
+            raise ValueError("IDEMPOTENCY_TABLE_NAME is set but no DynamoDB client was given")
+        dedup = Deduplicator(settings.idempotency_table_name, clients.dynamodb)
     deps = PipelineDeps(
         keys=keys,
         portkey=portkey,
@@ -68,5 +83,6 @@ def build_service(
         if settings.dead_letter_queue_url
         else None,
         log=log,
+        dedup=dedup,
     )
-    return TagRunService(settings=settings, pipeline=TagRunPipeline(deps), session=session)
+    return TagRunService(settings=settings, pipeline=TagRunPipeline(deps), session=session, dedup=dedup)

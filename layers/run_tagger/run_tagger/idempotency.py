@@ -1,0 +1,82 @@
+"""Exactly one event per request: Powertools idempotency on the de-duplication key (DESIGN §2).
+
+Only successes are recorded: Powertools deletes the record when the work raises, so a permanent
+failure redriven from the DLQ after a fix is processed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from run_tagger.errors import TransientError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# How long a completed request is remembered: a day covers SQS redeliveries and producers' resends.
+REMEMBER_SECONDS = 24 * 60 * 60
+
+
+class DuplicateInProgress(TransientError):
+    """Another delivery of the same request is being processed right now: try again later."""
+
+    code = "duplicate_in_progress"
+
+
+class IdempotencyUnavailable(TransientError):
+    """The idempotency table could not be read or written."""
+
+    code = "idempotency_unavailable"
+
+
+class Deduplicator:
+    """Runs the work of a de-duplication key at most once (until it succeeds), backed by DynamoDB."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        self._config = IdempotencyConfig(
+            event_key_jmespath="key",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=REMEMBER_SECONDS,
+        )
+        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
+        self._once = idempotent_function(
+            data_keyword_argument="claim",
+            persistence_store=persistence,
+            config=self._config,
+            key_prefix="run-tagger.tag",
+        )(_perform)
+
+    def register_lambda_context(self, context: LambdaContext) -> None:
+        """Lets an in-progress record expire with the invocation, so a crash does not block the key."""
+        self._config.register_lambda_context(context)
+
+    def once(self, key: str, work: Callable[[], dict[str, Any]]) -> tuple[bool, dict[str, Any]]:
+        """(True, result) when `work` ran now; (False, saved result) when the key had already completed."""
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyPersistenceLayerError,
+        )
+
+        ran: list[bool] = []
+        try:
+            result = self._once(claim={"key": key}, work=work, ran=ran)
+        except IdempotencyAlreadyInProgressError:
+            raise DuplicateInProgress(f"request {key!r} is being processed by another delivery") from None
+        except IdempotencyPersistenceLayerError as exc:
+            raise IdempotencyUnavailable(
+                f"idempotency table unavailable: {type(exc.__cause__).__name__}"
+            ) from None
+        return bool(ran), dict(result)
+
+
+def _perform(*, claim: dict[str, str], work: Callable[[], dict[str, Any]], ran: list[bool]) -> dict[str, Any]:
+    ran.append(True)
+    return work()

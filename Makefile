@@ -8,6 +8,14 @@ PY := $(BIN)/python
 # Lambda's runtime is python3.13; .python-version selects it under pyenv.
 PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || pyenv which python3.13 2>/dev/null || echo python3.13)
 STAMP := $(VENV)/.installed
+# The SAM CLI and checkov pin their own boto3 and friends: each gets a venv of its own.
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .tools/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# sam build's python3.13 workflow looks for python3.13 on PATH.
+PYTHON313_DIR = $(shell $(PYTHON313) -c 'import os, sys; print(os.path.dirname(sys.executable))')
+SAM_ENV = PATH="$(PYTHON313_DIR):$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="$${AWS_DEFAULT_REGION:-us-east-1}"
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
@@ -24,6 +32,19 @@ $(STAMP): requirements-dev.txt layers/run_tagger/requirements.txt pyproject.toml
 
 .PHONY: venv
 venv: $(STAMP) ## create .venv with the pinned dependencies
+
+$(SAM_VENV)/.installed: tools/requirements-sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --requirement tools/requirements-sam.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON313) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --requirement tools/requirements-checkov.txt
+	touch $@
+
+.PHONY: tools
+tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## the SAM CLI and checkov, each in a venv of its own
 
 .PHONY: lint
 lint: $(STAMP) ## ruff: lint and format check
@@ -51,8 +72,31 @@ integration: $(STAMP) ## the handler against moto's server and the Portkey stand
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
+.PHONY: validate
+validate: $(SAM_VENV)/.installed ## sam validate --lint
+	$(SAM_ENV) $(SAM) validate --lint
+
+.PHONY: build
+build: $(SAM_VENV)/.installed ## sam build (no Docker: arm64 wheels are fetched by pip)
+	$(SAM_ENV) $(SAM) build
+
+STACK ?= run-tagger
+CONFIG_ENV ?= default
+
+.PHONY: deploy
+deploy: build ## sam deploy: guided while the stack does not exist yet (STACK=…, CONFIG_ENV=dev|prod)
+	@if $(SAM_ENV) $(SAM) list stack-outputs --stack-name $(STACK) >/dev/null 2>&1; then \
+		$(SAM_ENV) $(SAM) deploy --config-env $(CONFIG_ENV); \
+	else \
+		$(SAM_ENV) $(SAM) deploy --guided --config-env $(CONFIG_ENV); \
+	fi
+
+.PHONY: checkov
+checkov: $(CHECKOV_VENV)/.installed ## checkov over template.yaml
+	$(CHECKOV) --quiet --compact --framework cloudformation -f template.yaml
+
 .PHONY: test
-test: lint typecheck pytest ## everything CI runs
+test: lint typecheck tools pytest validate build ## everything CI runs
 
 .PHONY: run
 run: $(STAMP) ## the whole pipeline on the embedded stack, with the samples from events/
@@ -64,4 +108,4 @@ schemas: $(STAMP) ## regenerate events/schemas/ from the models
 
 .PHONY: clean
 clean: ## remove .venv and build output
-	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tools .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -13,23 +12,14 @@ from local.aws import DEFAULT_KEYS, TENANT_KEYS, put_keys
 from local.poller import QueuePoller
 from local.portkey import Fault, PortkeyStandIn
 from local.stack import EmbeddedStack
-from tests.integration.conftest import Configure, a_request
+from tests.conftest import Configure
+from tests.support import a_request, attribute, one_event
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "events" / "schemas"
 
 
 def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads((SCHEMAS / name).read_text()))
-
-
-def _one(events: list[dict[str, Any]], detail_type: str) -> dict[str, Any]:
-    matching = [event for event in events if event["detail-type"] == detail_type]
-    assert len(matching) == 1, f"expected one {detail_type!r} event, got {len(matching)}: {events}"
-    return matching[0]
-
-
-def _attribute(message: dict[str, Any], name: str) -> str:
-    return str(message["MessageAttributes"][name]["StringValue"])
 
 
 def test_a_request_is_tagged_and_published(stack: EmbeddedStack, lambda_poller: QueuePoller) -> None:
@@ -39,7 +29,7 @@ def test_a_request_is_tagged_and_published(stack: EmbeddedStack, lambda_poller: 
     outcome = lambda_poller.poll_once()
     # Then the message is deleted and a Run Tagged event carries the run with its new metadata
     assert (outcome.received, outcome.deleted, outcome.failed) == (1, 1, [])
-    event = _one(stack.published(), "Run Tagged")
+    event = one_event(stack.published(), "Run Tagged")
     assert event["source"] == "run-tagger"
     assert event["detail"]["run"]["id"] == "run_it1"
     assert event["detail"]["run"]["metadata"] == {"team": "search", "priority": "high"}
@@ -81,7 +71,7 @@ def test_an_eventbridge_routed_request_is_tagged(stack: EmbeddedStack, lambda_po
     outcome = lambda_poller.poll_once()
     # Then the run is tagged
     assert outcome.failed == []
-    assert _one(stack.published(), "Run Tagged")["detail"]["run"]["id"] == "run_from_bus"
+    assert one_event(stack.published(), "Run Tagged")["detail"]["run"]["id"] == "run_from_bus"
 
 
 def test_an_sns_routed_request_is_tagged(stack: EmbeddedStack, lambda_poller: QueuePoller) -> None:
@@ -91,7 +81,7 @@ def test_an_sns_routed_request_is_tagged(stack: EmbeddedStack, lambda_poller: Qu
     outcome = lambda_poller.poll_once()
     # Then the run is tagged and the event shows the request as sent
     assert outcome.failed == []
-    event = _one(stack.published(), "Run Tagged")
+    event = one_event(stack.published(), "Run Tagged")
     assert event["detail"]["request"]["request_id"] == "req-sns-1"
 
 
@@ -125,15 +115,15 @@ def test_a_bad_request_is_dead_lettered_with_its_reason(
     assert (outcome.received, outcome.failed) == (2, [])
     [dead] = stack.dead_letters()
     assert dead["Body"] == body
-    assert _attribute(dead, "error_code") == "invalid_request"
-    assert expected in _attribute(dead, "error_message")
+    assert attribute(dead, "error_code") == "invalid_request"
+    assert expected in attribute(dead, "error_message")
     events = stack.published()
-    failed = _one(events, "Run Tag Failed")
+    failed = one_event(events, "Run Tag Failed")
     assert failed["detail"]["message_id"] == bad_id
     assert failed["detail"]["error"]["code"] == "invalid_request"
     assert failed["detail"]["error"]["retryable"] is False
     assert list(_validator("run-tag-failed.json").iter_errors(failed)) == []
-    assert _one(events, "Run Tagged")["detail"]["run"]["id"] == "run_good"
+    assert one_event(events, "Run Tagged")["detail"]["run"]["id"] == "run_good"
     # and Portkey was never called for the bad one
     assert [call.path for call in portkey.requests] == ["/v1/threads/thread_it1/runs/run_good"]
 
@@ -152,9 +142,9 @@ def test_a_portkey_refusal_is_dead_lettered_with_portkeys_message(
     # Then it is settled as a permanent failure with Portkey's message and status, after one call
     assert outcome.failed == []
     [dead] = stack.dead_letters()
-    assert _attribute(dead, "error_code") == code
-    assert _attribute(dead, "error_message") == f"refused with {status}"
-    error = _one(stack.published(), "Run Tag Failed")["detail"]["error"]
+    assert attribute(dead, "error_code") == code
+    assert attribute(dead, "error_message") == f"refused with {status}"
+    error = one_event(stack.published(), "Run Tag Failed")["detail"]["error"]
     assert error == {"code": code, "message": f"refused with {status}", "status": status, "retryable": False}
     assert len(portkey.requests) == 1
 
@@ -168,8 +158,8 @@ def test_a_run_portkey_does_not_know_is_run_not_found(stack: EmbeddedStack, conf
         stack.poller(app.lambda_handler).poll_once()
     # Then it is dead-lettered as run_not_found with the stand-in's own message
     [dead] = stack.dead_letters()
-    assert _attribute(dead, "error_code") == "run_not_found"
-    assert "run_deleted" in _attribute(dead, "error_message")
+    assert attribute(dead, "error_code") == "run_not_found"
+    assert "run_deleted" in attribute(dead, "error_message")
 
 
 def test_a_rotated_key_heals_itself(
@@ -189,7 +179,7 @@ def test_a_rotated_key_heals_itself(
     outcome = lambda_poller.poll_once()
     # Then the 401 made the function refetch the secret, and the retry with the new key succeeded
     assert outcome.failed == []
-    assert _one(stack.published(), "Run Tagged")["detail"]["run"]["id"] == "run_after"
+    assert one_event(stack.published(), "Run Tagged")["detail"]["run"]["id"] == "run_after"
     assert [call.headers["x-portkey-api-key"] for call in portkey.requests] == [
         DEFAULT_KEYS["api_key"],
         "pk-rotated-0001",
@@ -206,7 +196,7 @@ def test_a_key_portkey_keeps_refusing_is_unauthorized(
     lambda_poller.poll_once()
     # Then after one refetch and one retry it is dead-lettered as unauthorized, naming no key
     [dead] = stack.dead_letters()
-    assert _attribute(dead, "error_code") == "unauthorized"
+    assert attribute(dead, "error_code") == "unauthorized"
     assert DEFAULT_KEYS["api_key"] not in json.dumps(dead)
     assert len(portkey.requests) == 2
 
@@ -220,7 +210,7 @@ def test_a_tenant_request_uses_the_tenants_keys(
     lambda_poller.poll_once()
     # Then Portkey was called with acme's keys and the event names the tenant
     assert [call.headers["x-portkey-api-key"] for call in portkey.requests] == [TENANT_KEYS["api_key"]]
-    assert _one(stack.published(), "Run Tagged")["detail"]["request"]["tenant"] == "acme"
+    assert one_event(stack.published(), "Run Tagged")["detail"]["request"]["tenant"] == "acme"
 
 
 def test_a_malformed_portkey_answer_is_invalid_response(
@@ -234,7 +224,7 @@ def test_a_malformed_portkey_answer_is_invalid_response(
     # Then the batch goes on and the message is dead-lettered as invalid_response
     assert outcome.error is None
     [dead] = stack.dead_letters()
-    assert _attribute(dead, "error_code") == "invalid_response"
+    assert attribute(dead, "error_code") == "invalid_response"
 
 
 def test_the_wrong_run_in_the_answer_is_invalid_response(
@@ -247,8 +237,8 @@ def test_the_wrong_run_in_the_answer_is_invalid_response(
     lambda_poller.poll_once()
     # Then it is dead-lettered as invalid_response
     [dead] = stack.dead_letters()
-    assert _attribute(dead, "error_code") == "invalid_response"
-    assert "not run 'run_it1'" in _attribute(dead, "error_message")
+    assert attribute(dead, "error_code") == "invalid_response"
+    assert "not run 'run_it1'" in attribute(dead, "error_message")
 
 
 def test_portkey_down_leaves_the_message_on_the_queue(
@@ -267,7 +257,7 @@ def test_portkey_down_leaves_the_message_on_the_queue(
     assert stack.queue_depth() == 1
     # and the next delivery succeeds once Portkey is back
     assert lambda_poller.poll_once().failed == []
-    assert _one(stack.published(), "Run Tagged")["detail"]["run"]["id"] == "run_it1"
+    assert one_event(stack.published(), "Run Tagged")["detail"]["run"]["id"] == "run_it1"
 
 
 def test_a_mixed_batch_settles_every_message(
@@ -285,7 +275,7 @@ def test_a_mixed_batch_settles_every_message(
     events = stack.published()
     detail_types = sorted(event["detail-type"] for event in events)
     assert detail_types == ["Run Tag Failed", "Run Tag Failed", "Run Tagged"]
-    codes = sorted(_attribute(dead, "error_code") for dead in stack.dead_letters())
+    codes = sorted(attribute(dead, "error_code") for dead in stack.dead_letters())
     assert codes == ["invalid_request", "run_not_found"]
 
 

@@ -12,7 +12,8 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Final
+from dataclasses import dataclass
+from typing import Any, Final
 from urllib.parse import quote
 
 import requests
@@ -39,6 +40,16 @@ BACKOFF_BASE_SECONDS: Final = 0.5
 BACKOFF_CAP_SECONDS: Final = 8.0
 # Anything that looks like a key, even a masked one ("sk-abc***xyz"), is cut from Portkey's messages.
 _KEY_LIKE = re.compile(r"\b(?:sk|pk|vk|rk)-[A-Za-z0-9_*.\-]{3,}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """Portkey's answer, read whole: `content` is None when it was larger than MAX_RESPONSE_BYTES."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes | None
+    raw: Any  # urllib3's response, for Retry's bookkeeping
 
 
 def new_session(pool_size: int) -> requests.Session:
@@ -115,50 +126,47 @@ class PortkeyClient:
             remaining = deadline - self._clock()
             if remaining < MIN_ATTEMPT_SECONDS:
                 raise DeadlineExceeded(f"{remaining:.1f}s left before the deadline: Modify run not started")
-            response, failure = self._attempt(
+            answer, failure = self._attempt(
                 url, body, request_headers, min(self._timeout, remaining), secrets
             )
-            if response is not None and response.status_code not in RETRYABLE_STATUSES:
-                return self._read_run(response, thread_id, run_id, metadata, secrets)
+            if answer is not None and answer.status not in RETRYABLE_STATUSES:
+                return self._read_run(answer, thread_id, run_id, metadata, secrets)
             try:
-                policy = policy.increment(
-                    method="POST", url=url, response=response.raw if response is not None else None
-                )
+                policy = policy.increment(method="POST", url=url, response=answer.raw if answer else None)
             except MaxRetryError:
                 raise failure from None
-            wait = self._wait_before_retry(policy, response)
+            wait = self._wait_before_retry(policy, answer)
             if self._clock() + wait + MIN_ATTEMPT_SECONDS > deadline:
                 raise failure
             self._sleep(wait)
 
     def _attempt(
         self, url: str, body: bytes, headers: dict[str, str], timeout: float, secrets: list[str]
-    ) -> tuple[requests.Response | None, TagRunError]:
-        """One POST: a response, or None with the error that ends the request if none follows."""
+    ) -> tuple[_Answer | None, TagRunError]:
+        """One POST, read whole: the answer, and the error that ends the request if no retry follows."""
         try:
             response = self._session.post(
                 url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
             )
+            content = _read_capped(response)
         except requests.Timeout:
             return None, PortkeyUnavailable(f"Portkey did not answer within {timeout:.1f}s")
         except requests.RequestException as exc:
             # requests' messages name the URL and the OS error, never the headers.
             return None, PortkeyUnavailable(f"could not reach Portkey: {type(exc).__name__}")
-        if response.status_code in RETRYABLE_STATUSES:
-            message = _error_message(_read_capped(response), secrets)
-            response.close()
-            return response, PortkeyUnavailable(
-                f"Portkey answered {response.status_code}: {message}", status=response.status_code
-            )
-        return response, PortkeyUnavailable("unreachable")
+        answer = _Answer(response.status_code, response.headers, content, response.raw)
+        message = _error_message(content, secrets) if answer.status >= 400 else ""
+        return answer, PortkeyUnavailable(
+            f"Portkey answered {answer.status}: {message}", status=answer.status
+        )
 
-    def _wait_before_retry(self, policy: Retry, response: requests.Response | None) -> float:
-        if response is not None:
-            retry_after_ms = response.headers.get("retry-after-ms")
+    def _wait_before_retry(self, policy: Retry, answer: _Answer | None) -> float:
+        if answer is not None:
+            retry_after_ms = answer.headers.get("retry-after-ms")
             if retry_after_ms:
                 with contextlib.suppress(ValueError):
                     return max(0.0, float(retry_after_ms) / 1000.0)
-            retry_after = response.headers.get("Retry-After")
+            retry_after = answer.headers.get("Retry-After")
             if retry_after:
                 # An unparsable header falls back to our own backoff.
                 with contextlib.suppress(InvalidHeader):
@@ -169,19 +177,13 @@ class PortkeyClient:
 
     def _read_run(
         self,
-        response: requests.Response,
+        answer: _Answer,
         thread_id: str,
         run_id: str,
         metadata: Mapping[str, str],
         secrets: list[str],
     ) -> Run:
-        status = response.status_code
-        try:
-            raw = _read_capped(response)
-        except requests.RequestException as exc:
-            raise PortkeyUnavailable(
-                f"Portkey's answer broke off: {type(exc).__name__}", status=status
-            ) from None
+        status, raw = answer.status, answer.content
         if status == 404:
             raise RunNotFound(_error_message(raw, secrets), status=status)
         if status in (401, 403):

@@ -1,4 +1,6 @@
-"""Integration fixtures: one AWS emulator and one Portkey stand-in per session, a new stack per test."""
+"""Shared fixtures: one AWS emulator and one Portkey stand-in per session, a new stack per test.
+
+They start only when a test asks for them, so unit tests stay off the network."""
 
 from __future__ import annotations
 
@@ -71,9 +73,3 @@ def lambda_poller(stack: EmbeddedStack, function: ModuleType) -> QueuePoller:
     """Lambda's event source mapping feeding the real handler from this test's queue."""
     handler: Callable[[dict[str, Any], Any], Any] = function.lambda_handler
     return stack.poller(handler)
-
-
-def a_request(**overrides: Any) -> dict[str, Any]:
-    request: dict[str, Any] = {"thread_id": "thread_it1", "run_id": "run_it1", "metadata": {"team": "search"}}
-    request.update(overrides)
-    return request

@@ -102,6 +102,10 @@ test: lint typecheck tools pytest validate build ## everything CI runs
 run: $(STAMP) ## the whole pipeline on the embedded stack, with the samples from events/
 	$(PY) -m local demo
 
+.PHONY: soak
+soak: $(STAMP) ## 10,000 requests through the embedded stack under injected faults; fails on any loss or duplicate
+	$(PY) -m local.soak --requests $${SOAK_REQUESTS:-10000}
+
 .PHONY: schemas
 schemas: $(STAMP) ## regenerate events/schemas/ from the models
 	$(PY) -m run_tagger.schemas events/schemas

@@ -82,6 +82,7 @@ class QueuePoller:
         function_timeout_seconds: float = 30.0,
         wait_seconds: int = 1,
         function_name: str = "run-tagger-local",
+        lose_delete: Callable[[str], bool] | None = None,
     ) -> None:
         fifo = queue_arn.endswith(".fifo")
         # The limits CreateEventSourceMapping enforces, so a local setting that AWS refuses fails here too.
@@ -99,6 +100,9 @@ class QueuePoller:
         self._timeout = function_timeout_seconds
         self._wait = min(wait_seconds, SQS_MAX_WAIT_SECONDS)
         self._function_name = function_name
+        # Fault injection: a message this returns True for is not deleted after success, as when
+        # Lambda's DeleteMessage fails; SQS then delivers it again.
+        self._lose_delete = lose_delete or (lambda _message_id: False)
         account = queue_arn.split(":")[4]
         self._function_arn = f"arn:aws:lambda:{region}:{account}:function:{function_name}"
 
@@ -122,8 +126,10 @@ class QueuePoller:
         failed, error = _reported_failures(response, set(ids))
         if error is not None:
             return self._fail_all(messages, error)
-        deleted, delete_error = self._delete([m for m in messages if m["MessageId"] not in failed])
-        self._release([m for m in messages if m["MessageId"] in failed])
+        succeeded = [m for m in messages if m["MessageId"] not in failed]
+        lost = [m for m in succeeded if self._lose_delete(m["MessageId"])]
+        deleted, delete_error = self._delete([m for m in succeeded if m not in lost])
+        self._release([m for m in messages if m["MessageId"] in failed] + lost)
         return BatchOutcome(len(messages), deleted, [i for i in ids if i in failed], delete_error)
 
     def run_until_drained(self, max_batches: int | None = None, idle_polls: int = 2) -> list[BatchOutcome]:

@@ -6,7 +6,7 @@ import contextlib
 import importlib
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -45,9 +45,14 @@ class EmbeddedStack:
             yield cls.create(aws, portkey, fifo=fifo)
 
     @classmethod
-    def create(cls, aws: EmulatedAws, portkey: PortkeyStandIn, *, fifo: bool = False) -> EmbeddedStack:
+    def create(
+        cls, aws: EmulatedAws, portkey: PortkeyStandIn, *, fifo: bool = False, max_receive_count: int = 3
+    ) -> EmbeddedStack:
         """A new stack with names of its own on an emulator that is already running."""
-        return cls(aws, portkey, create_stack(aws, fifo=fifo, names=StackNames.suffixed()))
+        resources = create_stack(
+            aws, fifo=fifo, names=StackNames.suffixed(), max_receive_count=max_receive_count
+        )
+        return cls(aws, portkey, resources)
 
     def function_environment(self, **overrides: str) -> dict[str, str]:
         """The environment the template gives the function, pointed at the emulator and the stand-in."""
@@ -63,7 +68,14 @@ class EmbeddedStack:
             **overrides,
         }
 
-    def poller(self, handler: Handler, *, batch_size: int = 10, timeout_seconds: float = 30.0) -> QueuePoller:
+    def poller(
+        self,
+        handler: Handler,
+        *,
+        batch_size: int = 10,
+        timeout_seconds: float = 30.0,
+        lose_delete: Callable[[str], bool] | None = None,
+    ) -> QueuePoller:
         """Lambda's SQS event source mapping for this stack's queue."""
         return QueuePoller(
             self.aws.client("sqs"),
@@ -75,6 +87,7 @@ class EmbeddedStack:
             batching_window_seconds=1.0 if batch_size > 10 else 0.0,
             function_timeout_seconds=timeout_seconds,
             wait_seconds=0,
+            lose_delete=lose_delete,
         )
 
     def send(self, body: str | Mapping[str, Any], **attributes: str) -> str:

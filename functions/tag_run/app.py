@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -18,7 +19,10 @@ logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "run-tagger
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "RunTagger")
 tracer = Tracer()
 quiet_libraries()
+# With POWERTOOLS_METRICS_DISABLED (the local stack) there is never anything to flush: not a problem.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
+outcomes = PowertoolsOutcomeLog(logger, metrics)
 _service: TagRunService | None = None
 
 
@@ -44,7 +48,7 @@ def service() -> TagRunService:
             secrets=boto3.client("secretsmanager", config=config),
             dynamodb=boto3.client("dynamodb", config=config) if settings.idempotency_table_name else None,
         )
-        _service = build_service(settings, clients, PowertoolsOutcomeLog(logger, metrics))
+        _service = build_service(settings, clients, outcomes)
     return _service
 
 
@@ -60,9 +64,12 @@ def reset() -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     current = service()
     current.start_invocation(context)
-    return process_partial_response(
-        event=event,
-        record_handler=current.pipeline.handle_record,
-        processor=current.new_processor(),
-        context=context,
-    )
+    try:
+        return process_partial_response(
+            event=event,
+            record_handler=current.pipeline.handle_record,
+            processor=current.new_processor(),
+            context=context,
+        )
+    finally:
+        outcomes.emit_counts()

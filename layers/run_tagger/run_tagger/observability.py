@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from run_tagger.errors import TagRunError
@@ -27,12 +28,17 @@ class PowertoolsOutcomeLog:
 
     def __init__(self, logger: Logger, metrics: Metrics) -> None:
         from aws_lambda_powertools.metrics import MetricUnit
+        from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
         self._logger = logger
         self._metrics = metrics
         self._count = MetricUnit.Count
         self._ms = MetricUnit.Milliseconds
         self._lock = threading.Lock()
+        # Counts are added up per invocation and emitted once: one data point per metric and batch.
+        self._counts: Counter[str] = Counter()
+        # Powertools keeps (and at 100 values prints) metrics even when disabled: add none then.
+        self._metrics_enabled = not is_metrics_disabled()
 
     def tagged(self, parsed: ParsedMessage, message_id: str, latency_ms: float) -> None:
         request = parsed.request
@@ -48,8 +54,9 @@ class PowertoolsOutcomeLog:
             },
         )
         with self._lock:
-            self._metrics.add_metric(name="RunsTagged", unit=self._count, value=1)
-            self._metrics.add_metric(name="PortkeyLatency", unit=self._ms, value=round(latency_ms, 1))
+            self._counts["RunsTagged"] += 1
+            if self._metrics_enabled:
+                self._metrics.add_metric(name="PortkeyLatency", unit=self._ms, value=round(latency_ms, 1))
 
     def duplicate(self, parsed: ParsedMessage, message_id: str) -> None:
         self._logger.info(
@@ -57,7 +64,7 @@ class PowertoolsOutcomeLog:
             extra={"message_id": message_id, "dedup_key": parsed.scoped_key, "run_id": parsed.request.run_id},
         )
         with self._lock:
-            self._metrics.add_metric(name="DuplicatesSkipped", unit=self._count, value=1)
+            self._counts["DuplicatesSkipped"] += 1
 
     def failed(self, error: TagRunError, message_id: str, *, dead_lettered: bool) -> None:
         fate = "dead-lettered" if dead_lettered else ("failed" if not error.retryable else "will be retried")
@@ -72,12 +79,20 @@ class PowertoolsOutcomeLog:
             },
         )
         with self._lock:
-            name = "RequestsRetried" if error.retryable else "RequestsFailed"
-            self._metrics.add_metric(name=name, unit=self._count, value=1)
+            self._counts["RequestsRetried" if error.retryable else "RequestsFailed"] += 1
 
     def crashed(self, message_id: str) -> None:
         self._logger.exception(
             "unexpected error; the message will be retried", extra={"message_id": message_id}
         )
         with self._lock:
-            self._metrics.add_metric(name="RequestsRetried", unit=self._count, value=1)
+            self._counts["RequestsRetried"] += 1
+
+    def emit_counts(self) -> None:
+        """Add this invocation's counts to the metrics (flushed by `log_metrics` when the handler returns)."""
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+        if not self._metrics_enabled:
+            return
+        for name, value in sorted(counts.items()):
+            self._metrics.add_metric(name=name, unit=self._count, value=value)

@@ -1,0 +1,186 @@
+"""`make soak`: thousands of requests through the embedded stack under injected faults.
+
+Every request carries a unique `request_id`, so its end state can be counted: published as
+`Run Tagged`, or in the DLQ with its reason. Faults of every kind are injected into Portkey's
+answers, some requests are invalid, some are sent twice, some deletions are lost (so SQS delivers
+a processed message again), and the keys are rotated half-way. The soak passes only when no request
+is lost and none is published twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from local.aws import DEFAULT_KEYS, put_keys
+from local.portkey import Fault
+from local.stack import EmbeddedStack, load_function
+
+_REQUEST_ID = re.compile(r"soak-\d+")
+# What Portkey may do to any answer: (fault, its share among faults). Permanent ones end in the DLQ.
+_FAULTS: list[tuple[Fault, int]] = [
+    (Fault.error(429, headers={"retry-after-ms": "5"}), 4),
+    (Fault.error(429, headers={"Retry-After": "0"}), 2),
+    (Fault.error(500), 3),
+    (Fault.error(503), 3),
+    (Fault.error(408), 1),
+    (Fault.error(409), 1),
+    (Fault.reset(), 2),
+    (Fault.latency(30), 2),
+    (Fault.slow_body(30), 1),
+    (Fault.malformed_body(), 1),
+    (Fault.wrong_run(), 1),
+    (Fault.error(404), 1),
+    (Fault.error(400), 1),
+]
+
+
+@dataclass
+class SoakReport:
+    sent: int = 0
+    messages: int = 0
+    faults_injected: int = 0
+    deliveries: int = 0
+    lost_deletes: int = 0
+    tagged: Counter[str] = field(default_factory=Counter)
+    dead: dict[str, str] = field(default_factory=dict)
+    left_on_queue: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        """Requests published as Run Tagged more than once."""
+        return sum(1 for count in self.tagged.values() if count > 1)
+
+    @property
+    def failed_then_tagged(self) -> int:
+        """Requests sent twice whose first copy met a permanent fault and whose second was tagged."""
+        return sum(1 for request_id in self.dead if request_id in self.tagged)
+
+    def lost(self, request_ids: list[str]) -> int:
+        return sum(1 for rid in request_ids if rid not in self.tagged and rid not in self.dead)
+
+    def render(self, request_ids: list[str], seconds: float) -> str:
+        codes = Counter(self.dead.values())
+        lines = [
+            f"requests sent        {self.sent} ({self.messages} messages, duplicates included)",
+            f"faults injected      {self.faults_injected}",
+            f"deliveries           {self.deliveries} (lost deletions: {self.lost_deletes})",
+            f"events published     {sum(self.tagged.values())} Run Tagged for {len(self.tagged)} requests",
+            f"DLQ entries          {len(self.dead)}: "
+            + ", ".join(f"{code} {count}" for code, count in sorted(codes.items())),
+            f"failed, then tagged  {self.failed_then_tagged} (a copy dead-lettered, another tagged)",
+            f"left on the queue    {self.left_on_queue}",
+            f"duplicates           {self.duplicates}",
+            f"lost                 {self.lost(request_ids)}",
+            f"time                 {seconds:.1f}s",
+        ]
+        return "\n".join(lines)
+
+
+def _bodies(count: int, rng: random.Random) -> list[tuple[str, str]]:
+    """(request_id, body): valid requests, a few for the same runs, and about 2 % invalid ones."""
+    bodies = []
+    for number in range(count):
+        request_id = f"soak-{number}"
+        run = f"run_{rng.randrange(count)}"  # some requests share a run, to exercise per-run order
+        request = {
+            "thread_id": "thread_soak",
+            "run_id": run,
+            "metadata": {"n": str(number)},
+            "request_id": request_id,
+        }
+        roll = rng.random()
+        if roll < 0.01:
+            body = f"not json {request_id}"
+        elif roll < 0.02:
+            body = json.dumps({**request, "thread_id": "../escape"})
+        else:
+            body = json.dumps(request)
+        bodies.append((request_id, body))
+    return bodies
+
+
+def run_soak(
+    requests: int, *, fault_rate: float, seed: int, batch_size: int = 50
+) -> tuple[SoakReport, list[str]]:
+    rng = random.Random(seed)
+    report = SoakReport()
+    faults, weights = zip(*_FAULTS, strict=True)
+    with EmbeddedStack.running() as base:
+        stack = EmbeddedStack.create(base.aws, base.portkey, max_receive_count=50)
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.update(stack.function_environment(POWERTOOLS_LOG_LEVEL="ERROR", PORTKEY_MAX_ATTEMPTS="4"))
+        app = load_function()
+        app.reset()
+        bodies = _bodies(requests, rng)
+        sqs = stack.aws.client("sqs")
+        outgoing = [body for _, body in bodies]
+        outgoing += [body for _, body in rng.sample(bodies, k=max(1, requests // 20))]  # 5 % sent twice
+        rng.shuffle(outgoing)
+        for start in range(0, len(outgoing), 10):
+            entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(outgoing[start : start + 10])]
+            sqs.send_message_batch(QueueUrl=stack.resources.queue_url, Entries=entries)  # type: ignore[arg-type]
+        report.sent, report.messages = requests, len(outgoing)
+
+        def lose(_message_id: str) -> bool:
+            lost = rng.random() < 0.02
+            report.lost_deletes += lost
+            return lost
+
+        poller = stack.poller(app.lambda_handler, batch_size=batch_size, timeout_seconds=60, lose_delete=lose)
+        rotated = False
+        idle = 0
+        while idle < 2:
+            pending = stack.portkey.pending_faults
+            wanted = int(batch_size * fault_rate) - pending
+            for fault in rng.choices(faults, weights=weights, k=max(0, wanted)):
+                stack.portkey.inject(fault)
+                report.faults_injected += 1
+            if not rotated and report.deliveries >= report.messages // 2:
+                new_keys = {**DEFAULT_KEYS, "api_key": "pk-local-rotated"}
+                put_keys(stack.aws, stack.resources.secret_id, new_keys)
+                stack.portkey.accept_api_keys({"pk-local-rotated"})
+                rotated = True
+            outcome = poller.poll_once()
+            report.deliveries += outcome.received
+            idle = idle + 1 if outcome.received == 0 else 0
+        stack.portkey.reset_state()
+        for event in stack.published():
+            if event["detail-type"] == "Run Tagged" and event["detail"]["request"]["request_id"]:
+                report.tagged[event["detail"]["request"]["request_id"]] += 1
+        for message in stack.dead_letters():
+            match = _REQUEST_ID.search(message["Body"])
+            code = message.get("MessageAttributes", {}).get("error_code", {}).get("StringValue", "redrive")
+            if match:
+                report.dead[match.group()] = code
+        report.left_on_queue = stack.queue_depth()
+    return report, [rid for rid, _ in bodies]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.soak", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--requests", type=int, default=10_000, help="distinct requests (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.12, help="faults per Portkey answer (default: %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="to replay a soak (default: %(default)s)")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    report, request_ids = run_soak(args.requests, fault_rate=args.fault_rate, seed=args.seed)
+    print(report.render(request_ids, time.monotonic() - started))
+    ok = report.lost(request_ids) == 0 and report.duplicates == 0 and report.left_on_queue == 0
+    print("PASS: nothing lost, nothing published twice" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

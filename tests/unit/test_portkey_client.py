@@ -649,3 +649,22 @@ def test_any_spec_valid_run_of_the_requested_run_and_metadata_is_returned_unchan
         mock.post(RUN_URL, json=answer)
 
         assert modify(new_client(FakeTime())) == answer
+
+
+def test_a_429_makes_the_next_request_of_the_client_wait_too(
+    portkey: responses.RequestsMock, fake_time: FakeTime
+) -> None:
+    # Given one request that met a 429 asking for 3 s, then succeeded
+    portkey.add(
+        responses.POST, RUN_URL, json=openai_error("slow down"), status=429, headers={"Retry-After": "3"}
+    )
+    portkey.add(responses.POST, RUN_URL, json=valid_run())
+    portkey.add(responses.POST, RUN_URL, json=valid_run())
+    client = new_client(fake_time)
+    modify(client)
+    assert fake_time.sleeps == [3.0]
+    # When another request starts while the pause is still on (the clock went back 2 s for it)
+    fake_time.now -= 2.0
+    modify(client)
+    # Then it waited out the 2 s that were left before calling Portkey
+    assert fake_time.sleeps == [3.0, 2.0]

@@ -18,11 +18,12 @@ from run_tagger.run import run_to_json
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+    from run_tagger.batching import EventBatcher
     from run_tagger.dead_letter import DeadLetterQueue
     from run_tagger.idempotency import Deduplicator
     from run_tagger.keys import KeyStore
     from run_tagger.portkey import PortkeyClient
-    from run_tagger.publisher import EventBuilder, EventPublisher
+    from run_tagger.publisher import EventBuilder
 
 Outcome = Literal["tagged", "dead_lettered", "duplicate"]
 # A request is not started with less time than this left before the deadline.
@@ -47,7 +48,7 @@ class PipelineDeps:
     keys: KeyStore
     portkey: PortkeyClient
     builder: EventBuilder
-    publisher: EventPublisher
+    events: EventBatcher
     dead_letters: DeadLetterQueue | None
     log: OutcomeLog
     dedup: Deduplicator | None = None
@@ -124,14 +125,14 @@ class TagRunPipeline:
                 request.thread_id, request.run_id, request.metadata, headers=keys.headers(), deadline=deadline
             )
         latency_ms = (self._clock() - started) * 1000
-        deps.publisher.publish_one(deps.builder.run_tagged(run_to_json(run), request))
+        deps.events.publish(deps.builder.run_tagged(run_to_json(run), request))
         return latency_ms
 
     def _dispose(self, record: SQSRecord, parsed: ParsedMessage | None, error: PermanentError) -> None:
         """Publish `Run Tag Failed`, then keep the body in the DLQ; without a DLQ, fail the item."""
         deps = self._deps
         event = deps.builder.run_tag_failed(parsed.request if parsed else None, error, record.message_id)
-        deps.publisher.publish_one(event)
+        deps.events.publish(event)
         if deps.dead_letters is None:
             deps.log.failed(error, record.message_id, dead_lettered=False)
             raise error

@@ -10,6 +10,7 @@ import contextlib
 import json
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -50,6 +51,24 @@ class _Answer:
     headers: Mapping[str, str]
     content: bytes | None
     raw: Any  # urllib3's response, for Retry's bookkeeping
+
+
+class RateGate:
+    """Shared by every request of a client: when Portkey answers 429, all of them pause together."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._open_at = 0.0
+        self._lock = threading.Lock()
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._open_at = max(self._open_at, self._clock() + seconds)
+
+    def pause(self) -> float:
+        """Seconds until requests may go again (0: now)."""
+        with self._lock:
+            return max(0.0, self._open_at - self._clock())
 
 
 def new_session(pool_size: int) -> requests.Session:
@@ -94,6 +113,7 @@ class PortkeyClient:
         )
         self._clock = clock
         self._sleep = sleep
+        self._gate = RateGate(clock)
         self._jitter = jitter
 
     def run_url(self, thread_id: str, run_id: str) -> str:
@@ -123,6 +143,7 @@ class PortkeyClient:
         secrets = [value.removeprefix("Bearer ") for value in headers.values() if value]
         policy = self._policy
         while True:
+            self._wait_for_gate(deadline)
             remaining = deadline - self._clock()
             if remaining < MIN_ATTEMPT_SECONDS:
                 raise DeadlineExceeded(f"{remaining:.1f}s left before the deadline: Modify run not started")
@@ -136,9 +157,21 @@ class PortkeyClient:
             except MaxRetryError:
                 raise failure from None
             wait = self._wait_before_retry(policy, answer)
+            if answer is not None and answer.status == 429:
+                self._gate.hold(wait)  # everyone backs off, not only this request
             if self._clock() + wait + MIN_ATTEMPT_SECONDS > deadline:
                 raise failure
             self._sleep(wait)
+
+    def _wait_for_gate(self, deadline: float) -> None:
+        pause = self._gate.pause()
+        if pause <= 0:
+            return
+        if self._clock() + pause + MIN_ATTEMPT_SECONDS > deadline:
+            raise PortkeyUnavailable(
+                f"Portkey is rate-limiting for {pause:.1f}s more, past the deadline", status=429
+            )
+        self._sleep(pause)
 
     def _attempt(
         self, url: str, body: bytes, headers: dict[str, str], timeout: float, secrets: list[str]

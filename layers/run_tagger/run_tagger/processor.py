@@ -7,8 +7,10 @@ earlier one that will be redelivered. Lanes run side by side, at most `max_concu
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
@@ -69,11 +71,17 @@ class ConcurrentBatchProcessor(BatchProcessor):
     """A `BatchProcessor` for SQS that processes lanes concurrently; the partial response is Powertools'."""
 
     def __init__(
-        self, *, max_concurrency: int, keys: Callable[[dict[str, Any]], list[Hashable]] = lane_keys
+        self,
+        *,
+        max_concurrency: int,
+        keys: Callable[[dict[str, Any]], list[Hashable]] = lane_keys,
+        lane_scope: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         super().__init__(EventType.SQS, raise_on_entire_batch_failure=False)
         self._max_concurrency = max_concurrency
         self._keys = keys
+        # Entered around each lane: the event batcher counts the lanes still running.
+        self._lane_scope = lane_scope
 
     def process(self) -> list[tuple[Any, ...]]:
         records: list[dict[str, Any]] = list(self.records)

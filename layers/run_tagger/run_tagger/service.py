@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from run_tagger.batching import EventBatcher
 from run_tagger.dead_letter import DeadLetterQueue
 from run_tagger.idempotency import Deduplicator
 from run_tagger.keys import KeyStore
@@ -38,10 +40,12 @@ class TagRunService:
     settings: Settings
     pipeline: TagRunPipeline
     session: requests.Session
+    events: EventBatcher | None = None
     dedup: Deduplicator | None = None
 
     def new_processor(self) -> ConcurrentBatchProcessor:
-        return ConcurrentBatchProcessor(max_concurrency=self.settings.max_concurrency)
+        lane_scope = self.events.lane if self.events is not None else contextlib.nullcontext
+        return ConcurrentBatchProcessor(max_concurrency=self.settings.max_concurrency, lane_scope=lane_scope)
 
     def start_invocation(self, context: LambdaContext) -> None:
         """Per-invocation set-up: idempotency learns this invocation's deadline."""
@@ -72,17 +76,20 @@ def build_service(
         if clients.dynamodb is None:
             raise ValueError("IDEMPOTENCY_TABLE_NAME is set but no DynamoDB client was given")
         dedup = Deduplicator(settings.idempotency_table_name, clients.dynamodb)
+    events = EventBatcher(
+        EventPublisher(clients.events, bus_name=settings.event_bus_name, source=settings.event_source)
+    )
     deps = PipelineDeps(
         keys=keys,
         portkey=portkey,
         builder=EventBuilder(source=settings.event_source, max_bytes=settings.event_max_bytes),
-        publisher=EventPublisher(
-            clients.events, bus_name=settings.event_bus_name, source=settings.event_source
-        ),
+        events=events,
         dead_letters=DeadLetterQueue(clients.sqs, settings.dead_letter_queue_url)
         if settings.dead_letter_queue_url
         else None,
         log=log,
         dedup=dedup,
     )
-    return TagRunService(settings=settings, pipeline=TagRunPipeline(deps), session=session, dedup=dedup)
+    return TagRunService(
+        settings=settings, pipeline=TagRunPipeline(deps), session=session, events=events, dedup=dedup
+    )

@@ -1,0 +1,144 @@
+"""EventBatcher: the events of concurrent lanes share PutEvents calls of up to ten."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from run_tagger.batching import EventBatcher
+from run_tagger.errors import PublishFailed
+from run_tagger.publisher import Event, EventPublisher
+
+
+@dataclass
+class RecordingEventBridge:
+    """PutEvents in memory; entries whose detail has `"fail": true` are refused."""
+
+    calls: list[list[dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        with self.lock:
+            self.calls.append(Entries)
+        results = [
+            {"ErrorCode": "InternalFailure", "ErrorMessage": "no"}
+            if '"fail":true' in e["Detail"]
+            else {"EventId": "1"}
+            for e in Entries
+        ]
+        return {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
+
+
+def _batcher(bridge: RecordingEventBridge) -> EventBatcher:
+    publisher = EventPublisher(bridge, bus_name="bus", source="run-tagger", sleep=lambda _s: None)  # type: ignore[arg-type]
+    return EventBatcher(publisher)
+
+
+def _event(number: int, *, fail: bool = False) -> Event:
+    return Event("Run Tagged", {"n": number, "fail": fail})
+
+
+def _run_lanes(batcher: EventBatcher, events: list[Event]) -> list[BaseException | None]:
+    """One thread per event, each a lane that publishes once; all start together."""
+    start = threading.Barrier(len(events))
+    outcomes: list[BaseException | None] = [None] * len(events)
+
+    def lane(index: int) -> None:
+        with batcher.lane():
+            start.wait(timeout=5)
+            try:
+                batcher.publish(events[index])
+            except PublishFailed as exc:
+                outcomes[index] = exc
+
+    threads = [threading.Thread(target=lane, args=(i,)) for i in range(len(events))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    return outcomes
+
+
+def test_ten_concurrent_lanes_share_one_putevents_call() -> None:
+    # Given ten lanes that each publish one event at the same time
+    bridge = RecordingEventBridge()
+    # When they publish through one batcher
+    outcomes = _run_lanes(_batcher(bridge), [_event(i) for i in range(10)])
+    # Then one PutEvents call carried all ten
+    assert outcomes == [None] * 10
+    assert [len(call) for call in bridge.calls] == [10]
+
+
+def test_twenty_five_lanes_need_three_calls() -> None:
+    bridge = RecordingEventBridge()
+
+    _run_lanes(_batcher(bridge), [_event(i) for i in range(25)])
+
+    assert sorted(len(call) for call in bridge.calls) == [5, 10, 10]
+
+
+def test_a_lone_publish_goes_out_at_once() -> None:
+    # Given a publish outside any lane
+    bridge = RecordingEventBridge()
+    # When it is made
+    _batcher(bridge).publish(_event(1))
+    # Then it was sent without waiting for company
+    assert [len(call) for call in bridge.calls] == [1]
+
+
+def test_a_refused_entry_fails_only_its_own_publisher() -> None:
+    # Given ten lanes, one of whose events EventBridge refuses
+    bridge = RecordingEventBridge()
+    events = [_event(i, fail=(i == 3)) for i in range(10)]
+    # When they publish together
+    outcomes = _run_lanes(_batcher(bridge), events)
+    # Then only that lane learns of the failure
+    assert [i for i, outcome in enumerate(outcomes) if outcome is not None] == [3]
+    assert isinstance(outcomes[3], PublishFailed)
+
+
+def test_a_lane_that_ends_without_publishing_does_not_hold_the_others_back() -> None:
+    # Given two lanes, one of which ends without publishing anything
+    bridge = RecordingEventBridge()
+    batcher = _batcher(bridge)
+    inside = threading.Event()
+    release = threading.Event()
+
+    def silent_lane() -> None:
+        with batcher.lane():
+            inside.set()
+            release.wait(timeout=5)
+
+    thread = threading.Thread(target=silent_lane)
+    thread.start()
+    inside.wait(timeout=5)
+    done = threading.Event()
+
+    def publishing_lane() -> None:
+        with batcher.lane():
+            batcher.publish(_event(1))
+        done.set()
+
+    publisher = threading.Thread(target=publishing_lane)
+    publisher.start()
+    # When the silent lane ends
+    assert not done.wait(timeout=0.2)  # held while another lane could still add an event
+    release.set()
+    # Then the waiting event goes out
+    assert done.wait(timeout=5)
+    thread.join(timeout=5)
+    publisher.join(timeout=5)
+    assert [len(call) for call in bridge.calls] == [1]
+
+
+@pytest.mark.parametrize("count", [1, 9, 10, 11])
+def test_every_event_is_published_exactly_once(count: int) -> None:
+    bridge = RecordingEventBridge()
+
+    _run_lanes(_batcher(bridge), [_event(i) for i in range(count)])
+
+    sent = sorted(entry["Detail"] for call in bridge.calls for entry in call)
+    assert len(sent) == count
+    assert len(set(sent)) == count

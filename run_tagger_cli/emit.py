@@ -1,0 +1,121 @@
+"""`run-tagger emit`: send one request, or many from a JSON Lines file, through SQS or EventBridge."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from run_tagger.errors import InvalidRequest
+from run_tagger.producer import BatchResult, TagRunProducer
+from run_tagger.request import validate_request
+
+from run_tagger_cli.aws import Aws, CliError
+from run_tagger_cli.output import Printer
+
+CHUNK = 100  # requests validated and sent between two updates of the progress bar
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "emit",
+        help="send tag-run requests",
+        description="Send one request (--thread, --run, --meta) or many (--file requests.jsonl). "
+        "Requests are validated first, with the errors the function would give.",
+    )
+    parser.add_argument("--thread", metavar="THREAD_ID", help="thread id")
+    parser.add_argument("--run", metavar="RUN_ID", help="run id")
+    parser.add_argument(
+        "--meta", metavar="KEY=VALUE", action="append", default=[], help="a metadata pair (repeat)"
+    )
+    parser.add_argument("--tenant", help="use this tenant's Portkey keys")
+    parser.add_argument("--request-id", help="your id for this request (de-duplication)")
+    parser.add_argument("--file", type=Path, help="JSON Lines: one request object per line")
+    parser.add_argument("--via", choices=("sqs", "eventbridge"), default="sqs", help="default: %(default)s")
+    parser.add_argument("--queue-url", help="the tag-run queue (or --stack)")
+    parser.add_argument("--bus", metavar="NAME", help="the event bus, with --via eventbridge (or --stack)")
+    parser.add_argument("--source", default="run-tagger.cli", help="event source with --via eventbridge")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def _single(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.thread or not args.run:
+        raise CliError("give --thread and --run (and --meta KEY=VALUE ...), or --file")
+    metadata = {}
+    for pair in args.meta:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise CliError(f"--meta {pair!r}: expected KEY=VALUE")
+        metadata[key] = value
+    request: dict[str, Any] = {"thread_id": args.thread, "run_id": args.run, "metadata": metadata}
+    if args.tenant:
+        request["tenant"] = args.tenant
+    if args.request_id:
+        request["request_id"] = args.request_id
+    return request
+
+
+def _from_file(path: Path) -> list[Any]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror}") from None
+    requests = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            try:
+                requests.append(json.loads(line))
+            except ValueError as exc:
+                raise CliError(f"{path}:{number}: not JSON ({exc})") from None
+    return requests
+
+
+def run(args: argparse.Namespace, aws: Aws, out: Printer) -> int:
+    if args.file and (args.thread or args.run or args.meta):
+        raise CliError("give either --file or --thread/--run/--meta, not both")
+    requests = _from_file(args.file) if args.file else [_single(args)]
+    if not args.file:
+        try:
+            validate_request(requests[0])
+        except InvalidRequest as error:
+            raise CliError(f"invalid request: {error.message}") from None
+    if args.via == "sqs":
+        producer = TagRunProducer.to_queue(
+            aws.resolve(args.queue_url, "queue_url", "--queue-url"), sqs=aws.client("sqs")
+        )
+    else:
+        bus = aws.resolve(args.bus, "bus_name", "--bus")
+        producer = TagRunProducer.to_bus(bus, source=args.source, events=aws.client("events"))
+    result = BatchResult()
+    with out.progress(len(requests), "sending") as advance:
+        for start in range(0, len(requests), CHUNK):
+            part = producer.send_batch(requests[start : start + CHUNK])
+            result.sent.update({start + i: ident for i, ident in part.sent.items()})
+            result.failed.extend(type(f)(start + f.index, f.code, f.message) for f in part.failed)
+            advance(min(CHUNK, len(requests) - start))
+    return _report(result, len(requests), args.via, out)
+
+
+def _report(result: BatchResult, total: int, via: str, out: Printer) -> int:
+    if out.json:
+        out.emit(
+            {
+                "sent": len(result.sent),
+                "failed": [
+                    {"line": f.index + 1, "code": f.code, "message": f.message} for f in result.failed
+                ],
+                "ids": [result.sent[i] for i in sorted(result.sent)],
+            }
+        )
+    else:
+        noun = "message" if via == "sqs" else "event"
+        out.line(f"sent {len(result.sent)} of {total} requests as {noun}s")
+        if total == 1 and result.sent:
+            out.line(f"{noun} id: {result.sent[0]}")
+        for failure in result.failed:
+            where = f"line {failure.index + 1}: " if total > 1 else ""
+            print(f"{where}{failure.code}: {failure.message}", file=sys.stderr)
+    return 0 if not result.failed else 1

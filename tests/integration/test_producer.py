@@ -5,10 +5,10 @@ from __future__ import annotations
 from types import ModuleType
 
 import pytest
-
-from local.stack import EmbeddedStack
 from run_tagger.errors import InvalidRequest
 from run_tagger.producer import TagRunProducer
+
+from local.stack import EmbeddedStack
 from tests.support import a_request, one_event
 
 

@@ -68,3 +68,13 @@ def test_sample_sqs_event_records_parse_unless_meant_to_be_refused(path: Path) -
             refused.append(record["messageId"])
     # Then only samples named invalid hold a refused record
     assert bool(refused) is ("invalid" in path.name)
+
+
+@pytest.mark.parametrize(
+    ("sample", "schema"),
+    [("run-tagged.json", "run-tagged.json"), ("run-tag-failed.json", "run-tag-failed.json")],
+)
+def test_sample_published_event_validates_against_its_schema(sample: str, schema: str) -> None:
+    validator = Draft202012Validator(_load(EVENTS / "schemas" / schema))
+
+    assert list(validator.iter_errors(_load(EVENTS / sample))) == []

@@ -93,7 +93,7 @@ deploy: build ## sam deploy: guided while the stack does not exist yet (STACK=â€
 
 .PHONY: checkov
 checkov: $(CHECKOV_VENV)/.installed ## checkov over template.yaml
-	$(CHECKOV) --quiet --compact --framework cloudformation -f template.yaml
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 .PHONY: test
 test: lint typecheck tools pytest validate build ## everything CI runs

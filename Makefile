@@ -80,8 +80,8 @@ validate: $(SAM_VENV)/.installed ## sam validate --lint
 build: $(SAM_VENV)/.installed ## sam build (no Docker: arm64 wheels are fetched by pip)
 	$(SAM_ENV) $(SAM) build
 
-STACK ?= run-tagger
 CONFIG_ENV ?= default
+STACK ?= run-tagger$(if $(filter default,$(CONFIG_ENV)),,-$(CONFIG_ENV))
 
 .PHONY: deploy
 deploy: build ## sam deploy: guided while the stack does not exist yet (STACK=…, CONFIG_ENV=dev|prod)

@@ -108,7 +108,7 @@ soak: $(STAMP) ## 10,000 requests through the embedded stack under injected faul
 
 .PHONY: schemas
 schemas: $(STAMP) ## regenerate events/schemas/ from the models
-	$(PY) -m run_tagger.schemas events/schemas
+	$(PY) -m run_tagger.schemas events/schemas template.yaml
 
 .PHONY: clean
 clean: ## remove .venv and build output

@@ -105,11 +105,67 @@ def render(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
+def to_draft4(schema: Any) -> Any:
+    """The same schema in JSON Schema draft 4, the dialect EventBridge's schema registry reads.
+
+    `$defs` become `definitions`, `const` a one-value `enum`; `propertyNames` (draft 6) is dropped,
+    which only loosens the check of metadata keys' length.
+    """
+    if isinstance(schema, list):
+        return [to_draft4(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    converted: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "$schema":
+            converted[key] = "http://json-schema.org/draft-04/schema#"
+        elif key == "$defs":
+            converted["definitions"] = to_draft4(value)
+        elif key == "$ref" and isinstance(value, str):
+            converted[key] = value.replace("#/$defs/", "#/definitions/")
+        elif key == "const":
+            converted["enum"] = [value]
+        elif key != "propertyNames":
+            converted[key] = to_draft4(value)
+    return converted
+
+
+def registry_schemas() -> dict[str, str]:
+    """Schema name in the registry → draft-4 content (compact JSON), for template.yaml."""
+    schemas = all_schemas()
+    return {
+        "RunTagged": json.dumps(to_draft4(schemas["run-tagged.json"]), separators=(",", ":")),
+        "RunTagFailed": json.dumps(to_draft4(schemas["run-tag-failed.json"]), separators=(",", ":")),
+    }
+
+
+def sync_template(template: Path) -> bool:
+    """Rewrite each `# schema:NAME` line's Content in template.yaml; True when something changed."""
+    lines = template.read_text(encoding="utf-8").splitlines(keepends=True)
+    contents = registry_schemas()
+    changed = False
+    for number, line in enumerate(lines):
+        marker = line.strip()
+        if marker.startswith("# schema:") and number + 1 < len(lines):
+            name = marker.removeprefix("# schema:")
+            indent = line[: len(line) - len(line.lstrip())]
+            # A JSON string literal is a valid YAML double-quoted scalar.
+            replacement = f"{indent}Content: {json.dumps(contents[name], ensure_ascii=False)}\n"
+            if lines[number + 1] != replacement:
+                lines[number + 1] = replacement
+                changed = True
+    if changed:
+        template.write_text("".join(lines), encoding="utf-8")
+    return changed
+
+
 def main(argv: list[str]) -> int:
     target = Path(argv[0] if argv else "events/schemas")
     target.mkdir(parents=True, exist_ok=True)
     for name, schema in all_schemas().items():
         (target / name).write_text(render(schema), encoding="utf-8")
+    if len(argv) > 1:
+        sync_template(Path(argv[1]))
     return 0
 
 

@@ -22,3 +22,36 @@ def one_event(events: list[dict[str, Any]], detail_type: str) -> dict[str, Any]:
 def attribute(message: dict[str, Any], name: str) -> str:
     """A string message attribute of an SQS message as ReceiveMessage returns it."""
     return str(message["MessageAttributes"][name]["StringValue"])
+
+
+def a_run(**changes: Any) -> dict[str, Any]:
+    """A run object with all 25 required fields of DESIGN §1.2 (run_abc123 of thread_abc123), any replaced."""
+    run: dict[str, Any] = {
+        "id": "run_abc123",
+        "object": "thread.run",
+        "created_at": 1_767_225_600,
+        "thread_id": "thread_abc123",
+        "assistant_id": "asst_abc123",
+        "status": "completed",
+        "required_action": None,
+        "last_error": None,
+        "expires_at": None,
+        "started_at": 1_767_225_601,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": 1_767_225_609,
+        "model": "gpt-4o",
+        "instructions": None,
+        "tools": [{"type": "code_interpreter"}],
+        "metadata": {"team": "search"},
+        "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42},
+        "incomplete_details": None,
+        "max_prompt_tokens": None,
+        "max_completion_tokens": None,
+        "truncation_strategy": {"type": "auto", "last_messages": None},
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+        "response_format": "auto",
+    }
+    run.update(changes)
+    return run

@@ -29,6 +29,7 @@ from run_tagger.errors import (
 from run_tagger.portkey import MAX_RESPONSE_BYTES, PortkeyClient
 
 from tests.strategies import spec_valid_runs
+from tests.support import a_run
 
 BASE_URL = "https://gateway.test/v1"
 THREAD_ID = "thread_abc123"
@@ -44,36 +45,8 @@ FAR = 1_000.0
 
 
 def valid_run(**changes: object) -> dict[str, Any]:
-    """A run object with all 25 required fields of DESIGN §1.2, for the run this test file asks for."""
-    run: dict[str, Any] = {
-        "id": RUN_ID,
-        "object": "thread.run",
-        "created_at": 1_767_225_600,
-        "thread_id": THREAD_ID,
-        "assistant_id": "asst_abc123",
-        "status": "completed",
-        "required_action": None,
-        "last_error": None,
-        "expires_at": None,
-        "started_at": 1_767_225_601,
-        "cancelled_at": None,
-        "failed_at": None,
-        "completed_at": 1_767_225_609,
-        "model": "gpt-4o",
-        "instructions": None,
-        "tools": [{"type": "code_interpreter"}],
-        "metadata": dict(METADATA),
-        "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42},
-        "incomplete_details": None,
-        "max_prompt_tokens": None,
-        "max_completion_tokens": None,
-        "truncation_strategy": {"type": "auto", "last_messages": None},
-        "tool_choice": "auto",
-        "parallel_tool_calls": True,
-        "response_format": "auto",
-    }
-    run.update(changes)
-    return run
+    """A run object for the run this test file asks for, carrying the requested metadata."""
+    return a_run(**{"id": RUN_ID, "thread_id": THREAD_ID, "metadata": dict(METADATA), **changes})
 
 
 def openai_error(message: str) -> dict[str, object]:

@@ -13,6 +13,8 @@ from run_tagger.errors import InvalidRequest, PortkeyUnavailable, PublishFailed,
 from run_tagger.publisher import Event, EventBuilder, EventPublisher, entry_size
 from run_tagger.request import TagRunRequest
 
+from tests.support import a_run
+
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
 
@@ -23,36 +25,9 @@ REQUEST = TagRunRequest(thread_id="thread_abc123", run_id="run_abc123", metadata
 
 
 def valid_run(**changes: object) -> dict[str, Any]:
-    """A run object with all 25 required fields of DESIGN §1.2."""
-    run: dict[str, Any] = {
-        "id": "run_abc123",
-        "object": "thread.run",
-        "created_at": 1_767_225_600,
-        "thread_id": "thread_abc123",
-        "assistant_id": "asst_abc123",
-        "status": "completed",
-        "required_action": None,
-        "last_error": None,
-        "expires_at": None,
-        "started_at": 1_767_225_601,
-        "cancelled_at": None,
-        "failed_at": None,
-        "completed_at": 1_767_225_609,
-        "model": "gpt-4o",
-        "instructions": "You are a helpful assistant.",
-        "tools": [],
-        "metadata": {"team": "search"},
-        "usage": None,
-        "incomplete_details": None,
-        "max_prompt_tokens": None,
-        "max_completion_tokens": None,
-        "truncation_strategy": None,
-        "tool_choice": "auto",
-        "parallel_tool_calls": True,
-        "response_format": "auto",
-    }
-    run.update(changes)
-    return run
+    """A run with instructions and no tools, the shape the truncation tests start from."""
+    defaults: dict[str, object] = {"instructions": "You are a helpful assistant.", "tools": [], "usage": None}
+    return a_run(**{**defaults, "truncation_strategy": None, **changes})
 
 
 def function_tool(name: str, description_size: int, parameters_size: int) -> dict[str, Any]:

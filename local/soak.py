@@ -20,10 +20,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from local.aws import DEFAULT_KEYS, put_keys
+from local.poller import QueuePoller
 from local.portkey import Fault
 from local.stack import EmbeddedStack, load_function
 
 _REQUEST_ID = re.compile(r"soak-\d+")
+WAVE = 1000  # messages sent before the queue is drained
 # What Portkey may do to any answer: (fault, its share among faults). Permanent ones end in the DLQ.
 _FAULTS: list[tuple[Fault, int]] = [
     (Fault.error(429, headers={"retry-after-ms": "5"}), 4),
@@ -52,6 +54,7 @@ class SoakReport:
     tagged: Counter[str] = field(default_factory=Counter)
     dead: dict[str, str] = field(default_factory=dict)
     left_on_queue: int = 0
+    rotated: bool = False
 
     @property
     def duplicates(self) -> int:
@@ -108,11 +111,23 @@ def _bodies(count: int, rng: random.Random) -> list[tuple[str, str]]:
 
 
 def run_soak(
-    requests: int, *, fault_rate: float, seed: int, batch_size: int = 50
+    requests: int, *, fault_rate: float, seed: int, batch_size: int = 50, progress: bool = False
+) -> tuple[SoakReport, list[str]]:
+    """Run the soak; the process environment is restored afterwards."""
+    saved = dict(os.environ)
+    try:
+        return _soak(requests, fault_rate=fault_rate, seed=seed, batch_size=batch_size, progress=progress)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        load_function().reset()
+
+
+def _soak(
+    requests: int, *, fault_rate: float, seed: int, batch_size: int, progress: bool
 ) -> tuple[SoakReport, list[str]]:
     rng = random.Random(seed)
     report = SoakReport()
-    faults, weights = zip(*_FAULTS, strict=True)
     with EmbeddedStack.running() as base:
         stack = EmbeddedStack.create(base.aws, base.portkey, max_receive_count=50)
         os.environ.pop("AWS_PROFILE", None)
@@ -120,13 +135,9 @@ def run_soak(
         app = load_function()
         app.reset()
         bodies = _bodies(requests, rng)
-        sqs = stack.aws.client("sqs")
         outgoing = [body for _, body in bodies]
         outgoing += [body for _, body in rng.sample(bodies, k=max(1, requests // 20))]  # 5 % sent twice
         rng.shuffle(outgoing)
-        for start in range(0, len(outgoing), 10):
-            entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(outgoing[start : start + 10])]
-            sqs.send_message_batch(QueueUrl=stack.resources.queue_url, Entries=entries)  # type: ignore[arg-type]
         report.sent, report.messages = requests, len(outgoing)
 
         def lose(_message_id: str) -> bool:
@@ -135,33 +146,66 @@ def run_soak(
             return lost
 
         poller = stack.poller(app.lambda_handler, batch_size=batch_size, timeout_seconds=60, lose_delete=lose)
-        rotated = False
-        idle = 0
-        while idle < 2:
-            pending = stack.portkey.pending_faults
-            wanted = int(batch_size * fault_rate) - pending
-            for fault in rng.choices(faults, weights=weights, k=max(0, wanted)):
-                stack.portkey.inject(fault)
-                report.faults_injected += 1
-            if not rotated and report.deliveries >= report.messages // 2:
-                new_keys = {**DEFAULT_KEYS, "api_key": "pk-local-rotated"}
-                put_keys(stack.aws, stack.resources.secret_id, new_keys)
-                stack.portkey.accept_api_keys({"pk-local-rotated"})
-                rotated = True
-            outcome = poller.poll_once()
-            report.deliveries += outcome.received
-            idle = idle + 1 if outcome.received == 0 else 0
+        # Waves keep the emulated queues short: moto scans a whole queue on every receive.
+        for start in range(0, len(outgoing), WAVE):
+            if start >= len(outgoing) // 2 and not report.rotated:
+                _rotate_keys(stack)
+                report.rotated = True
+            _send(stack, outgoing[start : start + WAVE])
+            _drain_wave(stack, poller, report, rng, fault_rate=fault_rate, batch_size=batch_size)
+            _collect(stack, report)
+            if progress:
+                done = min(start + WAVE, len(outgoing))
+                print(f"  {done}/{len(outgoing)} messages", file=sys.stderr, flush=True)
         stack.portkey.reset_state()
-        for event in stack.published():
-            if event["detail-type"] == "Run Tagged" and event["detail"]["request"]["request_id"]:
-                report.tagged[event["detail"]["request"]["request_id"]] += 1
-        for message in stack.dead_letters():
-            match = _REQUEST_ID.search(message["Body"])
-            code = message.get("MessageAttributes", {}).get("error_code", {}).get("StringValue", "redrive")
-            if match:
-                report.dead[match.group()] = code
         report.left_on_queue = stack.queue_depth()
     return report, [rid for rid, _ in bodies]
+
+
+def _send(stack: EmbeddedStack, bodies: list[str]) -> None:
+    sqs = stack.aws.client("sqs")
+    for start in range(0, len(bodies), 10):
+        entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start : start + 10])]
+        sqs.send_message_batch(QueueUrl=stack.resources.queue_url, Entries=entries)  # type: ignore[arg-type]
+
+
+def _rotate_keys(stack: EmbeddedStack) -> None:
+    """Half-way, the key changes: Portkey accepts only the new one, the function still caches the old."""
+    put_keys(stack.aws, stack.resources.secret_id, {**DEFAULT_KEYS, "api_key": "pk-local-rotated"})
+    stack.portkey.accept_api_keys({"pk-local-rotated"})
+
+
+def _drain_wave(
+    stack: EmbeddedStack,
+    poller: QueuePoller,
+    report: SoakReport,
+    rng: random.Random,
+    *,
+    fault_rate: float,
+    batch_size: int,
+) -> None:
+    faults, weights = zip(*_FAULTS, strict=True)
+    idle = 0
+    while idle < 2:
+        wanted = int(batch_size * fault_rate) - stack.portkey.pending_faults
+        for fault in rng.choices(faults, weights=weights, k=max(0, wanted)):
+            stack.portkey.inject(fault)
+            report.faults_injected += 1
+        outcome = poller.poll_once()
+        report.deliveries += outcome.received
+        idle = idle + 1 if outcome.received == 0 else 0
+
+
+def _collect(stack: EmbeddedStack, report: SoakReport) -> None:
+    """Count what was published and dead-lettered so far (and take it off the inspection queues)."""
+    for event in stack.published():
+        if event["detail-type"] == "Run Tagged" and event["detail"]["request"]["request_id"]:
+            report.tagged[event["detail"]["request"]["request_id"]] += 1
+    for message in stack.dead_letters():
+        match = _REQUEST_ID.search(message["Body"])
+        code = message.get("MessageAttributes", {}).get("error_code", {}).get("StringValue", "redrive")
+        if match:
+            report.dead[match.group()] = code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="to replay a soak (default: %(default)s)")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    report, request_ids = run_soak(args.requests, fault_rate=args.fault_rate, seed=args.seed)
+    report, request_ids = run_soak(args.requests, fault_rate=args.fault_rate, seed=args.seed, progress=True)
     print(report.render(request_ids, time.monotonic() - started))
     ok = report.lost(request_ids) == 0 and report.duplicates == 0 and report.left_on_queue == 0
     print("PASS: nothing lost, nothing published twice" if ok else "FAIL")

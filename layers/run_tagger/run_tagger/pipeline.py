@@ -110,10 +110,11 @@ class TagRunPipeline:
         """
         deps = self._deps
         request = parsed.request
-        started = self._clock()
-        if deadline - started < MIN_START_SECONDS:
-            raise DeadlineExceeded(f"{deadline - started:.1f}s left in the invocation: request not started")
+        left = deadline - self._clock()
+        if left < MIN_START_SECONDS:
+            raise DeadlineExceeded(f"{left:.1f}s left in the invocation: request not started")
         keys = deps.keys.keys_for(request.tenant)
+        started = self._clock()
         try:
             run = deps.portkey.modify_run(
                 request.thread_id, request.run_id, request.metadata, headers=keys.headers(), deadline=deadline

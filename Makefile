@@ -106,6 +106,10 @@ run: $(STAMP) ## the whole pipeline on the embedded stack, with the samples from
 soak: $(STAMP) ## 10,000 requests through the embedded stack under injected faults; fails on any loss or duplicate
 	$(PY) -m local.soak --requests $${SOAK_REQUESTS:-10000}
 
+.PHONY: bench
+bench: $(STAMP) ## performance figures beside their targets and peers, measured side by side (~3 min; BENCH_ARGS=--quick)
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
 .PHONY: schemas
 schemas: $(STAMP) ## regenerate events/schemas/ from the models
 	$(PY) -m run_tagger.schemas events/schemas template.yaml

@@ -32,7 +32,7 @@ def service() -> TagRunService:
     if _service is None:
         import boto3
         from botocore.config import Config
-        from run_tagger.service import AwsClients, build_service
+        from run_tagger.service import AwsClients, build_service, lane_workers
         from run_tagger.settings import load_settings
 
         settings = load_settings()
@@ -40,7 +40,7 @@ def service() -> TagRunService:
             retries={"mode": "standard", "max_attempts": 3},
             connect_timeout=3,
             read_timeout=10,
-            max_pool_connections=settings.max_concurrency + 2,
+            max_pool_connections=lane_workers(settings) + 2,
         )
         clients = AwsClients(
             events=boto3.client("events", config=config),

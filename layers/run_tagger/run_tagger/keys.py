@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
@@ -80,6 +81,9 @@ class KeyStore:
         self._default_secret_id = default_secret_id
         self._tenant_secret_prefix = tenant_secret_prefix
         self._max_age = max_age_seconds
+        # Concurrent lanes asking for the same secret while it is not cached fetch it once, not each.
+        self._fetching: dict[str, threading.Lock] = {}
+        self._fetching_guard = threading.Lock()
 
     def secret_id_for(self, tenant: str | None) -> str:
         """The secret holding `tenant`'s keys; a tenant without a configured prefix is refused."""
@@ -92,7 +96,10 @@ class KeyStore:
     def keys_for(self, tenant: str | None, *, refresh: bool = False) -> PortkeyKeys:
         """The keys for `tenant` (None: the default), from the cache unless `refresh`."""
         secret_id = self.secret_id_for(tenant)
-        raw = self._fetch(secret_id, tenant, refresh=refresh)
+        with self._fetching_guard:
+            lock = self._fetching.setdefault(secret_id, threading.Lock())
+        with lock:
+            raw = self._fetch(secret_id, tenant, refresh=refresh)
         try:
             document = json.loads(raw)
         except ValueError:

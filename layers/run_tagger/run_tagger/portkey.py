@@ -90,6 +90,7 @@ class PortkeyClient:
         base_url: str,
         timeout_seconds: float,
         max_attempts: int,
+        max_in_flight: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[float, float], float] = random.uniform,
@@ -114,6 +115,8 @@ class PortkeyClient:
         self._clock = clock
         self._sleep = sleep
         self._gate = RateGate(clock)
+        # MAX_CONCURRENCY: requests to Portkey at once, however many threads the batch runs on.
+        self._in_flight = threading.BoundedSemaphore(max_in_flight) if max_in_flight else None
         self._jitter = jitter
 
     def run_url(self, thread_id: str, run_id: str) -> str:
@@ -177,11 +180,13 @@ class PortkeyClient:
         self, url: str, body: bytes, headers: dict[str, str], timeout: float, secrets: list[str]
     ) -> tuple[_Answer | None, TagRunError]:
         """One POST, read whole: the answer, and the error that ends the request if no retry follows."""
+        slot = self._in_flight or contextlib.nullcontext()
         try:
-            response = self._session.post(
-                url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
-            )
-            content = _read_capped(response)
+            with slot:
+                response = self._session.post(
+                    url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+                )
+                content = _read_capped(response)
         except requests.Timeout:
             return None, PortkeyUnavailable(f"Portkey did not answer within {timeout:.1f}s")
         except requests.RequestException as exc:

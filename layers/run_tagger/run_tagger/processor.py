@@ -99,6 +99,12 @@ class ConcurrentBatchProcessor(BatchProcessor):
     def _run_lane(
         self, lane: list[int], records: list[dict[str, Any]], results: list[tuple[Any, ...]]
     ) -> None:
+        with self._lane_scope():
+            self._run_records(lane, records, results)
+
+    def _run_records(
+        self, lane: list[int], records: list[dict[str, Any]], results: list[tuple[Any, ...]]
+    ) -> None:
         blocked = False
         for index in lane:
             record = records[index]

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
+LANES_PER_PORTKEY_SLOT = 3
+
+
 @dataclass(frozen=True, slots=True)
 class AwsClients:
     events: EventBridgeClient
@@ -45,12 +48,19 @@ class TagRunService:
 
     def new_processor(self) -> ConcurrentBatchProcessor:
         lane_scope = self.events.lane if self.events is not None else contextlib.nullcontext
-        return ConcurrentBatchProcessor(max_concurrency=self.settings.max_concurrency, lane_scope=lane_scope)
+        return ConcurrentBatchProcessor(max_concurrency=lane_workers(self.settings), lane_scope=lane_scope)
 
     def start_invocation(self, context: LambdaContext) -> None:
         """Per-invocation set-up: idempotency learns this invocation's deadline."""
         if self.dedup is not None:
             self.dedup.register_lambda_context(context)
+
+
+def lane_workers(settings: Settings) -> int:
+    """Threads for the lanes of a batch: more than MAX_CONCURRENCY, so that lanes waiting for their
+    event to be published (or for DynamoDB) leave Portkey's slots to others; the client holds Portkey
+    itself to MAX_CONCURRENCY requests at once. One means serial, all the way."""
+    return 1 if settings.max_concurrency == 1 else LANES_PER_PORTKEY_SLOT * settings.max_concurrency
 
 
 def build_service(
@@ -70,6 +80,7 @@ def build_service(
         base_url=settings.portkey_base_url,
         timeout_seconds=settings.portkey_timeout_seconds,
         max_attempts=settings.portkey_max_attempts,
+        max_in_flight=settings.max_concurrency,
     )
     dedup = None
     if settings.idempotency_table_name:

@@ -68,6 +68,10 @@ unit: $(STAMP) ## unit tests only (no network)
 integration: $(STAMP) ## the handler against moto's server and the Portkey stand-in on loopback
 	$(BIN)/pytest tests/integration -q
 
+.PHONY: faults
+faults: $(STAMP) ## the fault suite: one test per row of the failure table and per injected fault
+	$(BIN)/pytest tests/faults -q
+
 .PHONY: pytest
 pytest: $(STAMP)
 	$(BIN)/pytest -q

@@ -52,8 +52,13 @@ def run(args: argparse.Namespace, aws: Aws, out: Printer) -> int:
 
 
 def peek(sqs: Any, dlq_url: str) -> list[dict[str, Any]]:
-    """Every message in the queue, received and hidden for a while (release them with `release`)."""
-    messages: list[dict[str, Any]] = []
+    """The messages SQS hands out now, each once, hidden for a while (release them with `release`).
+
+    It stops when a receive brings nothing new: a message seen again (its hiding ran out on a long
+    queue) ends the listing rather than appearing twice. A FIFO queue hands out at most the first
+    messages of each group while they are hidden.
+    """
+    messages: dict[str, dict[str, Any]] = {}
     while True:
         batch = sqs.receive_message(
             QueueUrl=dlq_url,
@@ -63,9 +68,10 @@ def peek(sqs: Any, dlq_url: str) -> list[dict[str, Any]]:
             MessageAttributeNames=["All"],
             MessageSystemAttributeNames=["All"],
         ).get("Messages", [])
-        if not batch:
-            return messages
-        messages.extend(batch)
+        new = [m for m in batch if m["MessageId"] not in messages]
+        if not new:
+            return list(messages.values())
+        messages.update((m["MessageId"], m) for m in new)
 
 
 def release(sqs: Any, dlq_url: str, messages: list[dict[str, Any]]) -> None:
@@ -128,28 +134,58 @@ def _list(sqs: Any, dlq_url: str, out: Printer) -> int:
 
 
 def _redrive(sqs: Any, dlq_url: str, queue_url: str, *, codes: set[str], dry_run: bool, out: Printer) -> int:
-    messages = peek(sqs, dlq_url)
-    chosen = [m for m in messages if not codes or describe(m)["error_code"] in codes]
-    if not dry_run:
-        for message in chosen:
-            kept = {
-                k: v for k, v in message.get("MessageAttributes", {}).items() if k not in REASON_ATTRIBUTES
-            }
-            extra: dict[str, Any] = {"MessageAttributes": kept} if kept else {}
-            if queue_url.endswith(".fifo"):
-                extra["MessageGroupId"] = message.get("Attributes", {}).get("MessageGroupId", "redrive")
-                extra["MessageDeduplicationId"] = f"redrive-{message['MessageId']}"
-            sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"], **extra)
+    """Move the chosen entries batch by batch: each is sent back, then deleted from the DLQ at once."""
+    moved: list[dict[str, Any]] = []
+    passed_over: dict[str, dict[str, Any]] = {}
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=PEEK_SECONDS,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        new = [m for m in batch if m["MessageId"] not in passed_over]
+        if not new:
+            break
+        for message in new:
+            chosen = not codes or describe(message)["error_code"] in codes
+            if chosen:
+                moved.append(message)
+            if dry_run or not chosen:
+                passed_over[message["MessageId"]] = message
+                continue
+            _send_back(sqs, queue_url, message)
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-    release(sqs, dlq_url, [m for m in messages if dry_run or m not in chosen])
-    verb = "would move" if dry_run else "moved"
+    release(sqs, dlq_url, list(passed_over.values()))
+    left = _depth(sqs, dlq_url)
     if out.json:
-        out.emit(
-            {"dry_run": dry_run, "moved": [describe(m) for m in chosen], "left": len(messages) - len(chosen)}
-        )
+        out.emit({"dry_run": dry_run, "moved": [describe(m) for m in moved], "left": left})
     else:
-        out.line(f"{verb} {len(chosen)} of {len(messages)} entries back to the queue")
+        verb = "would move" if dry_run else "moved"
+        noun = "entry" if len(moved) == 1 else "entries"
+        out.line(f"{verb} {len(moved)} {noun} back to the queue; {left} left in the dead-letter queue")
     return 0
+
+
+def _send_back(sqs: Any, queue_url: str, message: dict[str, Any]) -> None:
+    kept = {k: v for k, v in message.get("MessageAttributes", {}).items() if k not in REASON_ATTRIBUTES}
+    extra: dict[str, Any] = {"MessageAttributes": kept} if kept else {}
+    if queue_url.endswith(".fifo"):
+        extra["MessageGroupId"] = message.get("Attributes", {}).get("MessageGroupId", "redrive")
+        extra["MessageDeduplicationId"] = f"redrive-{message['MessageId']}"
+    sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"], **extra)
+
+
+def _depth(sqs: Any, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
 
 
 def _purge(sqs: Any, dlq_url: str, yes: bool, out: Printer) -> int:

@@ -430,3 +430,29 @@ def test_no_key_is_exposed_by_any_fault(
     dead = _dead_lettered(stack, "portkey_rejected")
     assert DEFAULT_KEYS["api_key"] not in json.dumps(dead)
     assert DEFAULT_KEYS["api_key"] not in "".join(capfd.readouterr())
+
+
+def test_a_success_the_idempotency_table_cannot_record_is_still_a_success(
+    stack: EmbeddedStack, configure: Configure, portkey: PortkeyStandIn
+) -> None:
+    # Given a DynamoDB that refuses to mark the request completed (after its event went out)
+    import boto3
+    from botocore.exceptions import ClientError
+
+    def refuse(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "try later"}}, "UpdateItem")
+
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb.UpdateItem", refuse)
+    try:
+        app = configure()
+        stack.send(a_request())
+        # When the request is processed
+        outcome = stack.poller(app.lambda_handler).poll_once()
+    finally:
+        boto3.DEFAULT_SESSION = None
+    # Then the item is settled as the success it was: one event, deleted, not retried into a second one
+    assert outcome.failed == []
+    assert len(portkey.requests) == 1
+    _settled_once(stack)

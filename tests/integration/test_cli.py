@@ -129,7 +129,7 @@ def test_dlq_redrive_dry_run_moves_nothing(
                  "--queue-url", stack.resources.queue_url, "--dry-run"])  # fmt: skip
 
     assert code == 0
-    assert "would move 2 of 2" in capsys.readouterr().out
+    assert "would move 2 entries back to the queue; 2 left" in capsys.readouterr().out
     assert stack.queue_depth() == 0
     assert len(stack.dead_letters()) == 2
 
@@ -150,7 +150,7 @@ def test_dlq_redrive_moves_entries_back_and_they_are_processed_again(
                  "--queue-url", stack.resources.queue_url, "--code", "portkey_rejected"])  # fmt: skip
     # Then that one goes back, is tagged, and the bad body stays in the DLQ
     assert code == 0
-    assert "moved 1 of 2" in capsys.readouterr().out
+    assert "moved 1 entry back to the queue; 1 left" in capsys.readouterr().out
     stack.poller(function.lambda_handler).poll_once()
     assert one_event(stack.published(), "Run Tagged")["detail"]["run"]["id"] == "run_refused"
     [left] = stack.dead_letters()
@@ -201,3 +201,33 @@ def test_a_missing_queue_is_one_clear_line(cli: list[str], capsys: pytest.Captur
     err = capsys.readouterr().err
     assert code == 1
     assert err == "run-tagger: error: give --queue-url or --stack\n"
+
+
+def test_emit_from_a_file_refuses_a_line_that_is_not_an_object_and_sends_the_rest(
+    stack: EmbeddedStack, cli: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given 150 good requests and, last, a line that is JSON but not an object
+    lines = [json.dumps(a_request(run_id=f"run_{i}")) for i in range(150)] + ['["thread", "run"]']
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("\n".join(lines) + "\n")
+    # When the file is emitted
+    code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--file", str(requests), "--json"])
+    # Then the 150 are sent and line 151 is reported, with no crash half-way
+    report = _json(capsys)
+    assert code == 1
+    assert report["sent"] == 150
+    assert [(f["line"], f["code"]) for f in report["failed"]] == [(151, "invalid_request")]
+
+
+def test_dlq_list_shows_every_entry_once(
+    stack: EmbeddedStack, cli: list[str], function: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given 25 dead-lettered requests
+    for number in range(25):
+        stack.send(f"{{not json {number}")
+    stack.poller(function.lambda_handler, batch_size=25).poll_once()
+    # When the DLQ is listed
+    main(["dlq", "list", *cli, "--dlq-url", stack.resources.dlq_url, "--json"])
+    # Then each shows once
+    entries = _json(capsys)
+    assert len({e["message_id"] for e in entries}) == len(entries) == 25

@@ -338,3 +338,17 @@ def test_refresh_bypasses_the_cache() -> None:
     store(provider).keys_for(None, refresh=True)
 
     assert provider.calls == [(DEFAULT_SECRET, 300, True)]
+
+
+@pytest.mark.parametrize(
+    "value", [f" {API_KEY}", f"{API_KEY} ", "pk-live-Sup3r\u2019S3cret", "pk-live-\u00e9t\u00e9"]
+)
+def test_a_key_that_is_not_plain_printable_ascii_is_an_invalid_configuration_naming_no_value(
+    value: str,
+) -> None:
+    # Given a secret whose api_key would be altered or refused as an HTTP header
+    error = configuration_refusal(json.dumps({"api_key": value, "virtual_key": VIRTUAL_KEY}))
+    # Then the secret is refused by name, and no part of the value shows
+    assert "api_key" in str(error)
+    assert "Sup3r" not in str(error)
+    assert "t\u00e9" not in str(error)

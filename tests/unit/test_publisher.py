@@ -362,3 +362,27 @@ def test_large_events_are_split_so_no_call_exceeds_the_putevents_request_limit()
             sum(entry_size(SOURCE, entry["DetailType"], entry["Detail"]) for entry in call)
             <= EVENTBRIDGE_LIMIT
         )
+
+
+def test_a_run_large_for_other_reasons_is_still_published_truncated() -> None:
+    # Given a run whose bulk is a pending tool call's arguments and a field the schema does not know
+    call = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "a" * 20_000}}
+    run = valid_run(
+        status="requires_action",
+        required_action={"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [call]}},
+        tool_resources={"code_interpreter": {"file_ids": ["f" * 30 for _ in range(400)]}},
+    )
+    # When it is built into an event with a small limit
+    event = EventBuilder(source=SOURCE, max_bytes=16_384).run_tagged(run, REQUEST)
+    # Then it fits, and every emptied part is named
+    assert size_of(event) <= 16_384
+    assert (
+        "run.required_action.submit_tool_outputs.tool_calls[0].function.arguments"
+        in event.detail["truncated"]
+    )
+    assert (
+        event.detail["run"]["required_action"]["submit_tool_outputs"]["tool_calls"][0]["function"][
+            "arguments"
+        ]
+        == ""
+    )

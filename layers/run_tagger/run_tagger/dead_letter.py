@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from run_tagger.errors import PublishFailed, TagRunError
@@ -11,6 +12,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 MAX_ATTRIBUTE_CHARS = 1000
+# SQS accepts only these characters in attribute values (XML's): anything else is replaced.
+_NOT_ALLOWED = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class DeadLetterQueue:
@@ -33,7 +36,7 @@ class DeadLetterQueue:
             "error_code": {"DataType": "String", "StringValue": error.code},
             "error_message": {
                 "DataType": "String",
-                "StringValue": error.message[:MAX_ATTRIBUTE_CHARS] or "-",
+                "StringValue": _attribute_text(error.message),
             },
             "source_message_id": {"DataType": "String", "StringValue": message_id},
         }
@@ -56,3 +59,8 @@ class DeadLetterQueue:
             raise PublishFailed(
                 f"could not send the message to the dead-letter queue: {type(exc).__name__}"
             ) from None
+
+
+def _attribute_text(text: str) -> str:
+    """At most MAX_ATTRIBUTE_CHARS characters that SQS accepts in an attribute value."""
+    return _NOT_ALLOWED.sub("?", text[:MAX_ATTRIBUTE_CHARS]) or "-"

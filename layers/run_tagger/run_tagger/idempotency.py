@@ -65,18 +65,25 @@ class Deduplicator:
             IdempotencyPersistenceLayerError,
         )
 
-        ran: list[bool] = []
+        done: list[dict[str, Any]] = []
+
+        def record() -> dict[str, Any]:
+            done.append(work())
+            return done[0]
+
         try:
-            result = self._once(claim={"key": key}, work=work, ran=ran)
+            result = self._once(claim={"key": key}, work=record)
         except IdempotencyAlreadyInProgressError:
             raise DuplicateInProgress(f"request {key!r} is being processed by another delivery") from None
         except IdempotencyPersistenceLayerError as exc:
-            raise IdempotencyUnavailable(
-                f"idempotency table unavailable: {type(exc.__cause__).__name__}"
-            ) from None
-        return bool(ran), dict(result)
+            if done:
+                # The work is done (its event published); only remembering it failed. Failing the item
+                # would publish again on the next delivery: report the success.
+                return True, done[0]
+            cause = type(exc.__cause__).__name__
+            raise IdempotencyUnavailable(f"idempotency table unavailable: {cause}") from None
+        return bool(done), dict(result)
 
 
-def _perform(*, claim: dict[str, str], work: Callable[[], dict[str, Any]], ran: list[bool]) -> dict[str, Any]:
-    ran.append(True)
+def _perform(*, claim: dict[str, str], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return work()

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 # The one GetSecretValue error that is permanent (§2); any other (throttling, AccessDenied, KMS) may
 # heal without touching the message, so it is transient and the message comes back.
 _SECRET_MISSING = {"ResourceNotFoundException"}
-# A value that cannot go into an HTTP header would fail every call: refuse it as configuration.
-_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+# A value that cannot go into an HTTP header as it is (printable ASCII, no surrounding blanks) would fail
+# every call, or be altered on the way: refuse it as configuration.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 # The one routing header sent; when a secret holds several, the most specific wins.
 _ROUTING_PRECEDENCE = (("config", "x-portkey-config"), ("provider", "x-portkey-provider"),
                        ("virtual_key", "x-portkey-virtual-key"))  # fmt: skip
@@ -45,8 +46,10 @@ class PortkeyKeys(BaseModel):
             raise ValueError("api_key is empty")
         for name in type(self).model_fields:
             value: SecretStr | None = getattr(self, name)
-            if value is not None and _HEADER_UNSAFE.search(value.get_secret_value()):
-                raise ValueError(f"{name} holds a control character (a stray newline?)")
+            if value and not _HEADER_SAFE.fullmatch(value.get_secret_value()):
+                raise ValueError(
+                    f"{name} is not printable ASCII without surrounding blanks (a stray newline or space?)"
+                )
         if not any(getattr(self, name) for name, _ in _ROUTING_PRECEDENCE):
             raise ValueError("needs a routing key: virtual_key, provider or config")
         if self.provider_api_key and not self.provider:

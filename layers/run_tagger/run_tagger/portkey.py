@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as urllib3_errors
 from urllib3.exceptions import InvalidHeader, MaxRetryError
 from urllib3.util.retry import Retry
 
@@ -147,12 +148,7 @@ class PortkeyClient:
         policy = self._policy
         while True:
             self._wait_for_gate(deadline)
-            remaining = deadline - self._clock()
-            if remaining < MIN_ATTEMPT_SECONDS:
-                raise DeadlineExceeded(f"{remaining:.1f}s left before the deadline: Modify run not started")
-            answer, failure = self._attempt(
-                url, body, request_headers, min(self._timeout, remaining), secrets
-            )
+            answer, failure = self._attempt(url, body, request_headers, deadline, secrets)
             if answer is not None and answer.status not in RETRYABLE_STATUSES:
                 return self._read_run(answer, thread_id, run_id, metadata, secrets)
             try:
@@ -177,26 +173,43 @@ class PortkeyClient:
         self._sleep(pause)
 
     def _attempt(
-        self, url: str, body: bytes, headers: dict[str, str], timeout: float, secrets: list[str]
+        self, url: str, body: bytes, headers: dict[str, str], deadline: float, secrets: list[str]
     ) -> tuple[_Answer | None, TagRunError]:
-        """One POST, read whole: the answer, and the error that ends the request if no retry follows."""
-        slot = self._in_flight or contextlib.nullcontext()
+        """One POST, read whole, within the deadline: the answer, and the error that ends the request
+        if no retry follows. Raises `DeadlineExceeded` when there is no time left to start it."""
+        slot = self._take_slot(deadline)
         try:
-            with slot:
+            remaining = deadline - self._clock()
+            if remaining < MIN_ATTEMPT_SECONDS:
+                raise DeadlineExceeded(f"{remaining:.1f}s left before the deadline: Modify run not started")
+            timeout = min(self._timeout, remaining)
+            try:
                 response = self._session.post(
                     url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
                 )
-                content = _read_capped(response)
-        except requests.Timeout:
-            return None, PortkeyUnavailable(f"Portkey did not answer within {timeout:.1f}s")
-        except requests.RequestException as exc:
-            # requests' messages name the URL and the OS error, never the headers.
-            return None, PortkeyUnavailable(f"could not reach Portkey: {type(exc).__name__}")
+                content = _read_capped(response, self._clock, stop_at=self._clock() + timeout)
+            except requests.Timeout:
+                return None, PortkeyUnavailable(f"Portkey did not answer within {timeout:.1f}s")
+            except requests.RequestException as exc:
+                # requests' messages name the URL and the OS error, never the headers.
+                return None, PortkeyUnavailable(f"could not reach Portkey: {type(exc).__name__}")
+        finally:
+            if slot is not None:
+                slot.release()
         answer = _Answer(response.status_code, response.headers, content, response.raw)
         message = _error_message(content, secrets) if answer.status >= 400 else ""
         return answer, PortkeyUnavailable(
             f"Portkey answered {answer.status}: {message}", status=answer.status
         )
+
+    def _take_slot(self, deadline: float) -> threading.BoundedSemaphore | None:
+        """One of MAX_CONCURRENCY slots, waited for no longer than the deadline allows."""
+        if self._in_flight is None:
+            return None
+        patience = deadline - self._clock() - MIN_ATTEMPT_SECONDS
+        if patience <= 0 or not self._in_flight.acquire(timeout=patience):
+            raise DeadlineExceeded("no Portkey slot came free before the deadline: Modify run not started")
+        return self._in_flight
 
     def _wait_before_retry(self, policy: Retry, answer: _Answer | None) -> float:
         if answer is not None:
@@ -259,16 +272,23 @@ class PortkeyClient:
         return run
 
 
-def _read_capped(response: requests.Response) -> bytes | None:
-    """The body, or None when it is larger than MAX_RESPONSE_BYTES (read no further than that)."""
+def _read_capped(response: requests.Response, clock: Callable[[], float], *, stop_at: float) -> bytes | None:
+    """The body, or None when it is larger than MAX_RESPONSE_BYTES (read no further than that).
+
+    A body that trickles in past `stop_at` is a timeout: requests' timeout bounds each read, not the whole.
+    """
     chunks: list[bytes] = []
     size = 0
     try:
-        for chunk in response.iter_content(chunk_size=65536):
+        while chunk := response.raw.read1(65536):
             size += len(chunk)
             if size > MAX_RESPONSE_BYTES:
                 return None
             chunks.append(chunk)
+            if clock() > stop_at:
+                raise requests.Timeout("Portkey's answer did not arrive in time")
+    except urllib3_errors.HTTPError as exc:
+        raise requests.ConnectionError(f"Portkey's answer broke off: {type(exc).__name__}") from None
     finally:
         response.close()
     return b"".join(chunks)

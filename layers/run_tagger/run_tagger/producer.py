@@ -104,13 +104,16 @@ class TagRunProducer:
             raise PublishFailed(f"{failure.code}: {failure.message}")
         return result.sent[0]
 
-    def send_batch(self, requests: Iterable[TagRunRequest | Mapping[str, Any]]) -> BatchResult:
+    def send_batch(self, requests: Iterable[TagRunRequest | Mapping[str, Any] | object]) -> BatchResult:
         """Validate every request, then send the valid ones in calls of ten; failures are per entry."""
         result = BatchResult()
         bodies: list[tuple[int, str]] = []
         for index, request in enumerate(requests):
             try:
-                valid = request if isinstance(request, TagRunRequest) else validate_request(dict(request))
+                if isinstance(request, TagRunRequest):
+                    valid = request
+                else:
+                    valid = validate_request(dict(request) if isinstance(request, Mapping) else request)
             except InvalidRequest as error:
                 result.failed.append(EntryFailure(index, error.code, error.message))
                 continue

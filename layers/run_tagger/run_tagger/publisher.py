@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from run_tagger.errors import InvalidResponse, PublishFailed, TagRunError
 from run_tagger.request import TagRunRequest
+from run_tagger.run import Run
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -94,7 +95,27 @@ def _truncations(run: dict[str, Any]) -> list[tuple[str, Callable[[], None]]]:
     schema_holder = response_format.get("json_schema") if isinstance(response_format, dict) else None
     if isinstance(schema_holder, dict) and "schema" in schema_holder:
         cuts.append(("run.response_format.json_schema.schema", _pop(schema_holder, "schema")))
+    # Then whatever else can be large: the arguments of pending tool calls, the last error's message,
+    # and fields the schema does not know (largest first); each is emptied or left out, and named.
+    action = run.get("required_action")
+    calls = (action.get("submit_tool_outputs") or {}).get("tool_calls") if isinstance(action, dict) else None
+    for index, call in enumerate(calls if isinstance(calls, list) else []):
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and function.get("arguments"):
+            path = f"run.required_action.submit_tool_outputs.tool_calls[{index}].function.arguments"
+            cuts.append((path, _set(function, "arguments", "")))
+    last_error = run.get("last_error")
+    if isinstance(last_error, dict) and last_error.get("message"):
+        cuts.append(("run.last_error.message", _set(last_error, "message", "")))
+    unknown = sorted(
+        (name for name in run if name not in Run.model_fields), key=lambda n: -len(_dumps(run[n]))
+    )
+    cuts.extend((f"run.{name}", _pop(run, name)) for name in unknown)
     return cuts
+
+
+def _set(holder: dict[str, Any], name: str, value: object) -> Callable[[], None]:
+    return lambda: holder.__setitem__(name, value)
 
 
 def _pop(holder: dict[str, Any], name: str) -> Callable[[], None]:

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from run_tagger_cli.aws import Aws, CliError
@@ -58,7 +59,12 @@ def peek(sqs: Any, dlq_url: str) -> list[dict[str, Any]]:
     queue) ends the listing rather than appearing twice. A FIFO queue hands out at most the first
     messages of each group while they are hidden.
     """
-    messages: dict[str, dict[str, Any]] = {}
+    return [message for batch in _fresh_batches(sqs, dlq_url) for message in batch]
+
+
+def _fresh_batches(sqs: Any, dlq_url: str) -> Iterator[list[dict[str, Any]]]:
+    """Receives (hiding what they bring for PEEK_SECONDS) until one brings no message not seen before."""
+    seen: set[str] = set()
     while True:
         batch = sqs.receive_message(
             QueueUrl=dlq_url,
@@ -68,10 +74,11 @@ def peek(sqs: Any, dlq_url: str) -> list[dict[str, Any]]:
             MessageAttributeNames=["All"],
             MessageSystemAttributeNames=["All"],
         ).get("Messages", [])
-        new = [m for m in batch if m["MessageId"] not in messages]
+        new = [m for m in batch if m["MessageId"] not in seen]
         if not new:
-            return list(messages.values())
-        messages.update((m["MessageId"], m) for m in new)
+            return
+        seen.update(m["MessageId"] for m in new)
+        yield new
 
 
 def release(sqs: Any, dlq_url: str, messages: list[dict[str, Any]]) -> None:
@@ -136,29 +143,18 @@ def _list(sqs: Any, dlq_url: str, out: Printer) -> int:
 def _redrive(sqs: Any, dlq_url: str, queue_url: str, *, codes: set[str], dry_run: bool, out: Printer) -> int:
     """Move the chosen entries batch by batch: each is sent back, then deleted from the DLQ at once."""
     moved: list[dict[str, Any]] = []
-    passed_over: dict[str, dict[str, Any]] = {}
-    while True:
-        batch = sqs.receive_message(
-            QueueUrl=dlq_url,
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=PEEK_SECONDS,
-            WaitTimeSeconds=0,
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["All"],
-        ).get("Messages", [])
-        new = [m for m in batch if m["MessageId"] not in passed_over]
-        if not new:
-            break
-        for message in new:
+    passed_over: list[dict[str, Any]] = []
+    for batch in _fresh_batches(sqs, dlq_url):
+        for message in batch:
             chosen = not codes or describe(message)["error_code"] in codes
             if chosen:
                 moved.append(message)
             if dry_run or not chosen:
-                passed_over[message["MessageId"]] = message
+                passed_over.append(message)
                 continue
             _send_back(sqs, queue_url, message)
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-    release(sqs, dlq_url, list(passed_over.values()))
+    release(sqs, dlq_url, passed_over)
     left = _depth(sqs, dlq_url)
     if out.json:
         out.emit({"dry_run": dry_run, "moved": [describe(m) for m in moved], "left": left})

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
+from run_tagger.batching import EventBatcher
 from run_tagger.errors import InvalidRequest, PortkeyUnavailable, PublishFailed, RunNotFound
 from run_tagger.publisher import Event, EventBuilder, EventPublisher, entry_size
 from run_tagger.request import TagRunRequest
@@ -337,17 +338,17 @@ def test_whole_call_refused_reports_every_entry_of_it_as_publish_failed() -> Non
     assert len(client.calls) == 1
 
 
-def test_publish_one_raises_publish_failed_when_the_event_is_not_taken() -> None:
+def test_a_lone_publish_raises_publish_failed_when_the_event_is_not_taken() -> None:
     client = FakeEventBridge(failures={0: -1})
 
     with pytest.raises(PublishFailed):
-        publisher(client).publish_one(events(1)[0])
+        EventBatcher(publisher(client)).publish(events(1)[0])
 
 
-def test_publish_one_returns_when_the_event_is_taken() -> None:
+def test_a_lone_publish_returns_when_the_event_is_taken() -> None:
     client = FakeEventBridge()
 
-    publisher(client).publish_one(events(1)[0])
+    EventBatcher(publisher(client)).publish(events(1)[0])
 
     assert client.numbers(0) == [0]
 

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from run_tagger.errors import InvalidRequest, PublishFailed
+from run_tagger.publisher import group_calls
 from run_tagger.request import EVENTBRIDGE_DETAIL_TYPE, TagRunRequest, validate_request
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_sqs import SQSClient
 
-MAX_ENTRIES = 10  # SendMessageBatch and PutEvents both take at most ten entries
-MAX_BATCH_BYTES = 262144  # and at most 256 KB per call
 Via = Literal["sqs", "eventbridge"]
 
 
@@ -169,17 +168,9 @@ class TagRunProducer:
 
 
 def _chunks(bodies: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
-    """Calls of at most ten entries and 256 KB."""
-    chunks: list[list[tuple[int, str]]] = []
-    size = 0
-    for index, body in bodies:
-        weight = len(body.encode()) + 64  # the entry's other fields, generously
-        if not chunks or len(chunks[-1]) == MAX_ENTRIES or size + weight > MAX_BATCH_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append((index, body))
-        size += weight
-    return chunks
+    """Calls of at most ten entries and 256 KB (each entry's other fields counted generously as 64)."""
+    weights = [len(body.encode()) + 64 for _, body in bodies]
+    return [[bodies[i] for i in call] for call in group_calls(weights)]
 
 
 def _client(service: Literal["sqs", "events"]) -> Any:

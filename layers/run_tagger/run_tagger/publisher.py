@@ -36,6 +36,22 @@ def entry_size(source: str, detail_type: str, detail_json: str) -> int:
     return len(source.encode()) + len(detail_type.encode()) + len(detail_json.encode())
 
 
+def group_calls(
+    weights: Sequence[int], *, max_entries: int = MAX_ENTRIES_PER_CALL, max_bytes: int = MAX_REQUEST_BYTES
+) -> list[list[int]]:
+    """Indexes of entries of these sizes, grouped in order into calls of at most `max_entries`
+    entries and `max_bytes` bytes (the limits PutEvents and SendMessageBatch share)."""
+    calls: list[list[int]] = []
+    size = 0
+    for index, weight in enumerate(weights):
+        if not calls or len(calls[-1]) == max_entries or size + weight > max_bytes:
+            calls.append([])
+            size = 0
+        calls[-1].append(index)
+        size += weight
+    return calls
+
+
 def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -150,23 +166,9 @@ class EventPublisher:
 
     def _calls(self, events: Sequence[Event]) -> list[list[int]]:
         """Event indexes grouped into PutEvents calls: at most 10 entries and 256 KB each."""
-        calls: list[list[int]] = []
-        size = 0
-        for index, event in enumerate(events):
-            entry = self._entry(event)
-            weight = entry_size(entry["Source"], entry["DetailType"], entry["Detail"])
-            if not calls or len(calls[-1]) == MAX_ENTRIES_PER_CALL or size + weight > MAX_REQUEST_BYTES:
-                calls.append([])
-                size = 0
-            calls[-1].append(index)
-            size += weight
-        return calls
-
-    def publish_one(self, event: Event) -> None:
-        """Publish one event or raise `PublishFailed`."""
-        failure = self.publish([event])[0]
-        if failure is not None:
-            raise failure
+        entries = [self._entry(event) for event in events]
+        weights = [entry_size(e["Source"], e["DetailType"], e["Detail"]) for e in entries]
+        return group_calls(weights)
 
     def _put(self, indexes: list[int], events: Sequence[Event]) -> list[PublishFailed | None]:
         from botocore.exceptions import BotoCoreError, ClientError

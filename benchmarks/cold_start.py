@@ -1,9 +1,11 @@
 """Figure 4: what importing the function costs a fresh interpreter, beside its bare dependencies.
 
-Each import runs in a new `python -c` process with the function's directory on sys.path and a Lambda-like
-environment; the import itself is timed inside the child (`perf_counter` around the statement), the whole
-process from outside. The kinds take turns, so a slow moment of the machine hits them all alike. One
-untimed run of each first writes the bytecode caches, which the built layer ships too.
+Each import runs in a new `python -c` process with the function's directory on sys.path and the
+environment Lambda's runtime gives it (LAMBDA_TASK_ROOT among it: outside Lambda the X-Ray SDK builds a
+botocore client for its sampling rules when Tracer loads it, which in Lambda it does not; that case is
+shown beside, as a diagnostic); the import itself is timed inside the child (`perf_counter` around the
+statement), the whole process from outside. The kinds take turns, so a slow moment of the machine hits
+them all alike. One untimed run of each first writes the bytecode caches, which the built layer ships too.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ IMPORTS: Final = {
         "from aws_lambda_powertools.utilities.batch import process_partial_response"
     ),
     "openai": "import openai",
+    "app outside Lambda": "import app",
 }
+OUTSIDE_LAMBDA: Final = frozenset({"app outside Lambda"})
 _TIMED = "import time\n_started = time.perf_counter()\n{statement}\nprint(time.perf_counter() - _started)\n"
 
 
@@ -50,19 +54,29 @@ class ImportTimes:
 
 def measure(repetitions: int) -> dict[str, ImportTimes]:
     times = {kind: ImportTimes() for kind in IMPORTS}
-    for kind in IMPORTS:
-        _run(IMPORTS[kind])  # bytecode caches written, files in the page cache
+    for kind, statement in IMPORTS.items():
+        _run(statement, _environment(kind))  # bytecode caches written, files in the page cache
     for _ in range(repetitions):
         for kind, statement in IMPORTS.items():
-            import_seconds, process_seconds = _run(statement)
+            import_seconds, process_seconds = _run(statement, _environment(kind))
             times[kind].import_seconds.append(import_seconds)
             times[kind].process_seconds.append(process_seconds)
     return times
 
 
-def _environment() -> dict[str, str]:
+def _environment(kind: str) -> dict[str, str]:
     """What Lambda's python3.13 runtime sets that matters to these imports, and the template's variables."""
+    runtime = {
+        "LAMBDA_TASK_ROOT": str(FUNCTION_DIR),
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "_HANDLER": "app.lambda_handler",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        # Lambda's X-Ray daemon listens on a link-local address; here loopback (nothing is sent at import).
+        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    }
     return {
+        **({} if kind in OUTSIDE_LAMBDA else runtime),
         "PATH": os.environ.get("PATH", ""),
         "LANG": "en_US.UTF-8",
         "PYTHONPATH": str(FUNCTION_DIR),
@@ -76,11 +90,11 @@ def _environment() -> dict[str, str]:
     }
 
 
-def _run(statement: str) -> tuple[float, float]:
+def _run(statement: str, environment: dict[str, str]) -> tuple[float, float]:
     started = time.perf_counter()
     completed = subprocess.run(  # noqa: S603 - this interpreter, a fixed statement
         [sys.executable, "-c", _TIMED.format(statement=statement)],
-        env=_environment(),
+        env=environment,
         cwd=ROOT,
         capture_output=True,
         text=True,

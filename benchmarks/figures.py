@@ -136,6 +136,7 @@ def call_rows(results: LatencyResults, repetitions: int) -> list[Row]:
 
 def cold_start_rows(times: dict[str, ImportTimes], repetitions: int) -> list[Row]:
     app, deps, openai = times["app"], times["dependencies"], times["openai"]
+    outside = times["app outside Lambda"]
     process_ratio = app.process_median / deps.process_median
     import_ratio = app.import_median / deps.import_median
     return [
@@ -150,7 +151,12 @@ def cold_start_rows(times: dict[str, ImportTimes], repetitions: int) -> list[Row
                     "python -c 'import openai'",
                     f"{ratio(openai.process_median / deps.process_median)} "
                     f"({milliseconds(openai.process_median)})",
-                )
+                ),
+                Peer(
+                    "diagnostic: 'import app' outside Lambda (no LAMBDA_TASK_ROOT)",
+                    f"{ratio(outside.process_median / deps.process_median)} "
+                    f"({milliseconds(outside.process_median)})",
+                ),
             ],
             repetitions,
         ),

@@ -24,7 +24,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements-dev.txt layers/run_tagger/requirements.txt pyproject.toml
+$(STAMP): requirements-dev.txt layers/run_tagger/requirements.txt layers/run_tagger/requirements-pure.txt pyproject.toml
 	test -x $(PY) || $(PYTHON313) -m venv $(VENV)
 	$(PY) -m pip install --quiet --requirement requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps --editable .

@@ -20,8 +20,8 @@ UNUSED = Path(__file__).resolve().parents[1] / "layers" / "run_tagger" / "unused
 
 def left_out_paths() -> list[str]:
     """The paths (under the layer's python/) the build removes."""
-    lines = (line.split("#", 1)[0].strip() for line in UNUSED.read_text().splitlines())
-    return [line for line in lines if line]
+    # As the Makefile reads it: a line that starts with something other than "#" or a space is a path.
+    return [line.strip() for line in UNUSED.read_text().splitlines() if line[:1] not in ("", "#", " ", "\t")]
 
 
 def left_out_modules() -> frozenset[str]:

@@ -91,6 +91,7 @@ def test_given_the_paths_the_layer_leaves_out_then_each_exists_in_the_pinned_pac
     # A package that moves a module would otherwise make a line of unused.txt silently remove nothing.
     site_packages = Path(sysconfig.get_paths()["purelib"])
 
+    assert all(not path.startswith("/") and ".." not in path.split("/") for path in left_out_paths())
     assert [path for path in left_out_paths() if not (site_packages / path).exists()] == []
 
 

@@ -15,13 +15,10 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final
 
 from benchmarks.report import median
-
-ROOT = Path(__file__).resolve().parents[1]
-FUNCTION_DIR = ROOT / "functions" / "tag_run"
+from local.stack import FUNCTION_DIR, ROOT, lambda_runtime_environment
 
 # What each kind imports; "dependencies" are the modules app.py (and the first event) build on.
 IMPORTS: Final = {
@@ -66,17 +63,8 @@ def measure(repetitions: int) -> dict[str, ImportTimes]:
 
 def _environment(kind: str) -> dict[str, str]:
     """What Lambda's python3.13 runtime sets that matters to these imports, and the template's variables."""
-    runtime = {
-        "LAMBDA_TASK_ROOT": str(FUNCTION_DIR),
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-        "_HANDLER": "app.lambda_handler",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        # Lambda's X-Ray daemon listens on a link-local address; here loopback (nothing is sent at import).
-        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
-        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-    }
     return {
-        **({} if kind in OUTSIDE_LAMBDA else runtime),
+        **({} if kind in OUTSIDE_LAMBDA else lambda_runtime_environment()),  # nothing is sent at import
         "PATH": os.environ.get("PATH", ""),
         "LANG": "en_US.UTF-8",
         "PYTHONPATH": str(FUNCTION_DIR),

@@ -20,6 +20,23 @@ ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = ROOT / "functions" / "tag_run"
 
 
+def lambda_runtime_environment(xray_daemon_address: str = "127.0.0.1:2000") -> dict[str, str]:
+    """What Lambda's python3.13 runtime sets around the function that changes how its libraries behave.
+
+    LAMBDA_TASK_ROOT is how Powertools and the X-Ray SDK know they run in Lambda: tracing turns on, and
+    the SDK uses its local sampler instead of building a botocore client for sampling rules. Lambda's
+    X-Ray daemon listens on a link-local address; the default here is loopback.
+    """
+    return {
+        "LAMBDA_TASK_ROOT": str(FUNCTION_DIR),
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "_HANDLER": "app.lambda_handler",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_XRAY_DAEMON_ADDRESS": xray_daemon_address,
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    }
+
+
 def load_function() -> ModuleType:
     """The function's entry module (`functions/tag_run/app.py`), imported as Lambda imports it."""
     if str(FUNCTION_DIR) not in sys.path:

@@ -1,7 +1,7 @@
 """pytest plugin (`-p tests.layer_contents`): what the built layer leaves out cannot be imported.
 
-The layer's Makefile removes the paths listed in layers/run_tagger/unused.txt. `make pytest` runs the
-fault suite with this plugin, so a code path that needs one of them fails there instead of in Lambda.
+The layer's Makefile removes the paths listed in layers/run_tagger/unused.txt. pyproject.toml loads this
+plugin for every test run, so a code path that needs one of them fails there instead of in Lambda.
 """
 
 from __future__ import annotations

@@ -14,16 +14,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from local.aws import DEFAULT_KEYS
-from local.stack import EmbeddedStack
+from local.stack import FUNCTION_DIR, ROOT, EmbeddedStack, lambda_runtime_environment
 from tests.support import a_request, one_event
 
-ROOT = Path(__file__).resolve().parents[2]
-FUNCTION_DIR = ROOT / "functions" / "tag_run"
 TRACE_HEADER = "Root=1-6745a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
 # Feeds the stack's queue to app.lambda_handler once, as the event source mapping does.
 POLL_ONCE = """
@@ -58,11 +55,8 @@ def invoke_as_deployed(stack: EmbeddedStack, daemon: socket.socket) -> Invocatio
     environment = {
         **{name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "POWERTOOLS_"))},
         **stack.function_environment(),
-        "LAMBDA_TASK_ROOT": str(FUNCTION_DIR),
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        **lambda_runtime_environment(xray_daemon_address=f"{host}:{port}"),
         "_X_AMZN_TRACE_ID": TRACE_HEADER,
-        "AWS_XRAY_DAEMON_ADDRESS": f"{host}:{port}",
-        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "WRAPT_DISABLE_EXTENSIONS": "true",
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(FUNCTION_DIR)]),
     }

@@ -1,4 +1,4 @@
-"""EventBatcher: the events of concurrent lanes share PutEvents calls of up to ten."""
+"""Gatherers: what concurrent lanes send leaves in shared calls (PutEvents of up to ten, and others)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from run_tagger.batching import EventBatcher
+from run_tagger.batching import EventBatcher, Gatherer, Lanes
 from run_tagger.errors import PublishFailed
 from run_tagger.publisher import Event, EventPublisher
 
@@ -142,3 +142,126 @@ def test_every_event_is_published_exactly_once(count: int) -> None:
     sent = sorted(entry["Detail"] for call in bridge.calls for entry in call)
     assert len(sent) == count
     assert len(set(sent)) == count
+
+
+@dataclass
+class RecordingSend:
+    """A gatherer's `send`: records each call's items; items named in `refuse` come back failed."""
+
+    refuse: set[str] = field(default_factory=set)
+    calls: list[list[str]] = field(default_factory=list)
+
+    def __call__(self, items: list[str]) -> list[Exception | None]:
+        self.calls.append(items)
+        return [RuntimeError(item) if item in self.refuse else None for item in items]
+
+
+def _gatherer(lanes: Lanes, send: Any, *, max_items: int = 10) -> Gatherer[str]:
+    return Gatherer(lanes, send, max_items=max_items, on_error=lambda exc: RuntimeError(type(exc).__name__))
+
+
+def _in_lanes(lanes: Lanes, work: list[Any]) -> list[BaseException | None]:
+    """One thread per callable, each inside a lane; all start together."""
+    start = threading.Barrier(len(work))
+    outcomes: list[BaseException | None] = [None] * len(work)
+
+    def lane(index: int) -> None:
+        with lanes.lane():
+            start.wait(timeout=5)
+            try:
+                work[index]()
+            except Exception as exc:  # the outcome under test
+                outcomes[index] = exc
+
+    threads = [threading.Thread(target=lane, args=(i,)) for i in range(len(work))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads), "a lane is still waiting"
+    return outcomes
+
+
+def test_lanes_that_leave_one_gatherer_together_reach_the_next_together() -> None:
+    # Given ten lanes that each publish an event and then record a completion
+    lanes = Lanes()
+    bridge = RecordingEventBridge()
+    events = EventBatcher(
+        EventPublisher(bridge, bus_name="bus", source="run-tagger", sleep=lambda _s: None),  # type: ignore[arg-type]
+        lanes,
+    )
+    completions = RecordingSend()
+    gatherer = _gatherer(lanes, completions)
+
+    def work(number: int) -> Any:
+        def run() -> None:
+            events.publish(_event(number))
+            gatherer.submit(f"done-{number}")
+
+        return run
+
+    # When they run at once
+    outcomes = _in_lanes(lanes, [work(i) for i in range(10)])
+    # Then one PutEvents call carried the events and one call of the second gatherer the completions
+    assert outcomes == [None] * 10
+    assert [len(call) for call in bridge.calls] == [10]
+    assert [sorted(call) for call in completions.calls] == [sorted(f"done-{i}" for i in range(10))]
+
+
+def test_a_lane_waiting_on_one_gatherer_does_not_hold_back_another() -> None:
+    # Given two gatherers sharing the lanes, and one lane waiting on each
+    lanes = Lanes()
+    first, second = RecordingSend(), RecordingSend()
+    gatherers = [_gatherer(lanes, first), _gatherer(lanes, second)]
+    # When both lanes submit, each to its own gatherer
+    outcomes = _in_lanes(lanes, [lambda: gatherers[0].submit("a"), lambda: gatherers[1].submit("b")])
+    # Then neither waits for the other: each gatherer sends what it holds
+    assert outcomes == [None, None]
+    assert (first.calls, second.calls) == ([["a"]], [["b"]])
+
+
+def test_a_refused_item_fails_only_its_own_submitter() -> None:
+    lanes = Lanes()
+    gatherer = _gatherer(lanes, RecordingSend(refuse={"item-2"}))
+
+    outcomes = _in_lanes(lanes, [lambda i=i: gatherer.submit(f"item-{i}") for i in range(4)])
+
+    assert [i for i, outcome in enumerate(outcomes) if outcome is not None] == [2]
+
+
+@pytest.mark.parametrize("send", [lambda items: 1 / 0, lambda items: [None]], ids=["raises", "short"])
+def test_a_send_that_fails_or_answers_short_fails_every_item_of_its_call(send: Any) -> None:
+    # Given a send that raises, or answers for fewer items than it was given
+    lanes = Lanes()
+    gatherer = _gatherer(lanes, send)
+    # When three lanes submit together
+    outcomes = _in_lanes(lanes, [lambda i=i: gatherer.submit(f"item-{i}") for i in range(3)])
+    # Then each learns that its item was not taken
+    assert all(isinstance(outcome, RuntimeError) for outcome in outcomes)
+
+
+def test_a_full_call_leaves_without_waiting_for_the_other_lanes() -> None:
+    # Given three lanes, one of which is busy elsewhere, and a gatherer that sends two at a time
+    lanes = Lanes()
+    send = RecordingSend()
+    sent = threading.Event()
+
+    def send_and_tell(items: list[str]) -> list[Exception | None]:
+        sent.set()
+        return send(items)
+
+    gatherer = _gatherer(lanes, send_and_tell, max_items=2)
+    seen_by_busy_lane: list[bool] = []
+    # When the other two submit
+    outcomes = _in_lanes(
+        lanes,
+        [
+            lambda: gatherer.submit("a"),
+            lambda: gatherer.submit("b"),
+            lambda: seen_by_busy_lane.append(sent.wait(timeout=5)),
+        ],
+    )
+    # Then their call went out while the busy lane was still running
+    assert outcomes == [None, None, None]
+    assert seen_by_busy_lane == [True]
+    assert [sorted(call) for call in send.calls] == [["a", "b"]]

@@ -1,84 +1,138 @@
-"""Events of concurrent requests leave together: PutEvents calls of up to 10 as results arrive.
+"""What concurrent requests send to AWS leaves together, in shared calls, as results arrive.
 
-Each lane of a batch publishes through the `EventBatcher` and waits for its own event's fate. The
-pending events go out as soon as ten are waiting, or as soon as every lane still running is waiting
-(no one else can add an event soon), so a batch of ten costs one PutEvents call and a lone request
-is never held back.
+Each lane of a batch hands its item (an event to publish, a completed de-duplication record to write)
+to a `Gatherer` and waits for that item's fate. A gatherer sends what it holds as soon as it holds a
+full call's worth, or as soon as every lane still running is waiting on a gatherer (no one can add an
+item soon), so ten concurrent requests cost one call and a lone request is never held back.
+
+Gatherers share one `Lanes`: a lane waiting on either counts as waiting, so a gatherer never holds its
+items for a lane that is itself waiting on the other. A lane stops counting as waiting the moment its
+item is sent, before its thread wakes, so lanes that leave one gatherer together reach the next
+together.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from run_tagger.errors import PublishFailed
 from run_tagger.publisher import MAX_ENTRIES_PER_CALL, Event, EventPublisher
 
 
-@dataclass
-class _Slot:
-    event: Event
-    done: bool = False
-    failure: PublishFailed | None = None
+class Lanes:
+    """The lanes of a batch running now, and how many of them are waiting on a gatherer."""
 
-
-class EventBatcher:
-    """Gathers the events of the lanes running now into shared PutEvents calls."""
-
-    def __init__(self, publisher: EventPublisher) -> None:
-        self._publisher = publisher
-        self._ready = threading.Condition()
-        self._pending: list[_Slot] = []
-        self._active = 0  # lanes running now
-        self._waiting = 0  # of them, those waiting for their event to be published
+    def __init__(self) -> None:
+        self.ready = threading.Condition()
+        self._active = 0
+        self._waiting = 0
 
     @contextlib.contextmanager
     def lane(self) -> Iterator[None]:
-        """Counts a lane as running while inside; its events may then be held for others'."""
-        with self._ready:
+        """Counts a lane as running while inside; its items may then be held for others'."""
+        with self.ready:
             self._active += 1
         try:
             yield
         finally:
-            with self._ready:
+            with self.ready:
                 self._active -= 1
-                self._ready.notify_all()
+                self.ready.notify_all()
 
-    def publish(self, event: Event) -> None:
-        """Publish `event` with whatever else is ready; raises `PublishFailed` if it was not taken."""
-        slot = _Slot(event)
-        with self._ready:
+    # The methods below are called with `ready` held.
+    def all_waiting(self) -> bool:
+        """Outside any lane (a direct call), or when no running lane can add an item: send now."""
+        return self._waiting >= max(self._active, 1)
+
+    def add_waiting(self, count: int) -> None:
+        self._waiting += count
+
+
+@dataclass(eq=False)
+class _Slot[Item]:
+    item: Item
+    done: bool = False
+    failure: Exception | None = None
+
+
+class Gatherer[Item]:
+    """Gathers the items of the lanes running now into shared calls of `send`.
+
+    `send(items)` returns one outcome per item, None when it was taken; if it raises, every item of
+    the call fails with `on_error(exception)`.
+    """
+
+    def __init__(
+        self,
+        lanes: Lanes,
+        send: Callable[[list[Item]], Sequence[Exception | None]],
+        *,
+        max_items: int,
+        on_error: Callable[[Exception], Exception],
+    ) -> None:
+        self._lanes = lanes
+        self._send = send
+        self._max_items = max_items
+        self._on_error = on_error
+        self._pending: list[_Slot[Item]] = []
+
+    def submit(self, item: Item) -> None:
+        """Send `item` with whatever else is ready; raises its failure if it was not taken."""
+        slot = _Slot(item)
+        ready = self._lanes.ready
+        with ready:
             self._pending.append(slot)
-            self._waiting += 1
+            self._lanes.add_waiting(1)
             try:
                 while not slot.done:
-                    if self._should_flush():
+                    if self._pending and (len(self._pending) >= self._max_items or self._lanes.all_waiting()):
                         self._flush()
                     else:
-                        self._ready.wait()
+                        ready.wait()
             finally:
-                self._waiting -= 1
+                if not slot.done and slot in self._pending:  # interrupted before it was sent
+                    self._pending.remove(slot)
+                    self._lanes.add_waiting(-1)
         if slot.failure is not None:
             raise slot.failure
 
-    def _should_flush(self) -> bool:
-        # Outside any lane (a direct call), or when nobody else is still working: send now.
-        return bool(self._pending) and (
-            len(self._pending) >= MAX_ENTRIES_PER_CALL or self._waiting >= max(self._active, 1)
-        )
-
     def _flush(self) -> None:
-        """Send up to ten pending events; called with the lock held, released during the call."""
-        batch, self._pending = self._pending[:MAX_ENTRIES_PER_CALL], self._pending[MAX_ENTRIES_PER_CALL:]
-        self._ready.release()
+        """Send up to `max_items` pending items; called with the lock held, released during the call."""
+        ready = self._lanes.ready
+        batch, self._pending = self._pending[: self._max_items], self._pending[self._max_items :]
+        ready.release()
         try:
-            outcomes = self._publisher.publish([slot.event for slot in batch])
+            outcomes = list(self._send([slot.item for slot in batch]))
+            if len(outcomes) != len(batch):
+                raise ValueError(f"{len(outcomes)} outcomes for {len(batch)} items")
         except Exception as exc:  # every waiter must learn its fate, whatever happened
-            outcomes = [PublishFailed(f"PutEvents failed: {type(exc).__name__}")] * len(batch)
+            outcomes = [self._on_error(exc)] * len(batch)
         finally:
-            self._ready.acquire()
+            ready.acquire()
         for slot, failure in zip(batch, outcomes, strict=True):
             slot.done, slot.failure = True, failure
-        self._ready.notify_all()
+        self._lanes.add_waiting(-len(batch))
+        ready.notify_all()
+
+
+class EventBatcher:
+    """Events of concurrent requests in shared PutEvents calls of up to ten."""
+
+    def __init__(self, publisher: EventPublisher, lanes: Lanes | None = None) -> None:
+        self.lanes = lanes or Lanes()
+        self._gatherer: Gatherer[Event] = Gatherer(
+            self.lanes,
+            publisher.publish,
+            max_items=MAX_ENTRIES_PER_CALL,
+            on_error=lambda exc: PublishFailed(f"PutEvents failed: {type(exc).__name__}"),
+        )
+
+    def lane(self) -> contextlib.AbstractContextManager[None]:
+        return self.lanes.lane()
+
+    def publish(self, event: Event) -> None:
+        """Publish `event` with whatever else is ready; raises `PublishFailed` if it was not taken."""
+        self._gatherer.submit(event)

@@ -439,12 +439,17 @@ def test_a_success_the_idempotency_table_cannot_record_is_still_a_success(
     import boto3
     from botocore.exceptions import ClientError
 
+    refused: list[str] = []
+
     def refuse(**_: Any) -> None:
-        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "try later"}}, "UpdateItem")
+        refused.append("BatchWriteItem")
+        raise ClientError(
+            {"Error": {"Code": "InternalServerError", "Message": "try later"}}, "BatchWriteItem"
+        )
 
     boto3.setup_default_session()
     assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb.UpdateItem", refuse)
+    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb.BatchWriteItem", refuse)
     try:
         app = configure()
         stack.send(a_request())
@@ -453,6 +458,7 @@ def test_a_success_the_idempotency_table_cannot_record_is_still_a_success(
     finally:
         boto3.DEFAULT_SESSION = None
     # Then the item is settled as the success it was: one event, deleted, not retried into a second one
+    assert refused
     assert outcome.failed == []
     assert len(portkey.requests) == 1
     _settled_once(stack)

@@ -71,6 +71,18 @@ def test_a_warm_batch_of_ten_fetches_no_key_opens_no_connection_and_publishes_on
     assert [event["detail-type"] for event in stack.published()] == ["Run Tagged"] * 10
 
 
+def test_a_warm_batch_of_ten_claims_each_request_and_records_them_done_in_one_call(
+    warm_function: ModuleType, stack: EmbeddedStack, aws_calls: AwsCallCounter
+) -> None:
+    # Given a warm function with idempotency on
+    # When a batch of 10 requests for new runs arrives
+    calls = _handle_batch(stack, warm_function, aws_calls, size=10)
+    # Then each request claimed its key before Portkey, and the ten successes were written together
+    assert calls["PutItem"] == 10, f"AWS calls of the invocation: {dict(calls)}"
+    assert calls["BatchWriteItem"] == 1
+    assert calls["UpdateItem"] == 0
+
+
 def test_a_warm_batch_of_25_publishes_in_three_put_events_calls(
     warm_function: ModuleType, stack: EmbeddedStack, aws_calls: AwsCallCounter
 ) -> None:
@@ -79,5 +91,6 @@ def test_a_warm_batch_of_25_publishes_in_three_put_events_calls(
     calls = _handle_batch(stack, warm_function, aws_calls, size=25)
     # Then its 25 events leave in PutEvents calls of 10, 10 and 5, and no key is fetched again
     assert calls["PutEvents"] == 3, f"AWS calls of the invocation: {dict(calls)}"
+    assert calls["BatchWriteItem"] == 3
     assert calls["GetSecretValue"] == 0
     assert len([e for e in stack.published() if e["detail-type"] == "Run Tagged"]) == 25

@@ -180,8 +180,9 @@ def test_given_each_capability_when_granted_then_it_is_on_the_one_resource_it_ne
     assert resources_granted(deployment, "events:PutEvents") == {"{EventBus.Arn}"}
     assert resources_granted(deployment, "secretsmanager:GetSecretValue") == {"{PortkeyKeysSecret}"}
     assert resources_granted(deployment, "logs:PutLogEvents") == {"{TagRunFunctionLogGroup.Arn}"}
-    for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
+    for action in ("GetItem", "PutItem", "BatchWriteItem", "DeleteItem"):
         assert resources_granted(deployment, f"dynamodb:{action}") == {"{IdempotencyTable.Arn}"}
+    assert resources_granted(deployment, "dynamodb:UpdateItem") == set()
     assert "cloudwatch:PutMetricData" not in {a for actions, _ in grants(deployment) for a in actions}
 
 

@@ -1,7 +1,9 @@
 """Exactly one event per request: Powertools idempotency on the de-duplication key (DESIGN §2).
 
-Only successes are recorded: Powertools deletes the record when the work raises, so a permanent
-failure redriven from the DLQ after a fix is processed again.
+A request claims its key (a conditional PutItem) before Portkey is called, so a late duplicate can
+never re-apply old metadata; the successes of the lanes that finish together are then recorded in one
+BatchWriteItem (`run_tagger.completions`). Only successes are recorded: Powertools deletes the record
+when the work raises, so a permanent failure redriven from the DLQ after a fix is processed again.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from run_tagger.batching import Lanes
 from run_tagger.errors import TransientError
 
 if TYPE_CHECKING:
@@ -34,19 +37,17 @@ class IdempotencyUnavailable(TransientError):
 class Deduplicator:
     """Runs the work of a de-duplication key at most once (until it succeeds), backed by DynamoDB."""
 
-    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
-        from aws_lambda_powertools.utilities.idempotency import (
-            DynamoDBPersistenceLayer,
-            IdempotencyConfig,
-            idempotent_function,
-        )
+    def __init__(self, table_name: str, client: DynamoDBClient, lanes: Lanes | None = None) -> None:
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+
+        from run_tagger.completions import BatchedCompletions
 
         self._config = IdempotencyConfig(
             event_key_jmespath="key",
             raise_on_no_idempotency_key=True,
             expires_after_seconds=REMEMBER_SECONDS,
         )
-        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
+        persistence = BatchedCompletions(table_name, client, lanes or Lanes())
         self._once = idempotent_function(
             data_keyword_argument="claim",
             persistence_store=persistence,

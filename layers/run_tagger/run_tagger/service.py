@@ -6,7 +6,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from run_tagger.batching import EventBatcher
+from run_tagger.batching import EventBatcher, Lanes
 from run_tagger.dead_letter import DeadLetterQueue
 from run_tagger.idempotency import Deduplicator
 from run_tagger.keys import KeyStore
@@ -43,11 +43,11 @@ class TagRunService:
     settings: Settings
     pipeline: TagRunPipeline
     session: requests.Session
-    events: EventBatcher | None = None
+    lanes: Lanes | None = None
     dedup: Deduplicator | None = None
 
     def new_processor(self) -> ConcurrentBatchProcessor:
-        lane_scope = self.events.lane if self.events is not None else contextlib.nullcontext
+        lane_scope = self.lanes.lane if self.lanes is not None else contextlib.nullcontext
         return ConcurrentBatchProcessor(max_concurrency=lane_workers(self.settings), lane_scope=lane_scope)
 
     def start_invocation(self, context: LambdaContext) -> None:
@@ -82,13 +82,16 @@ def build_service(
         max_attempts=settings.portkey_max_attempts,
         max_in_flight=settings.max_concurrency,
     )
+    # Events and completed de-duplication records are gathered across the lanes of a batch.
+    lanes = Lanes()
     dedup = None
     if settings.idempotency_table_name:
         if clients.dynamodb is None:
             raise ValueError("IDEMPOTENCY_TABLE_NAME is set but no DynamoDB client was given")
-        dedup = Deduplicator(settings.idempotency_table_name, clients.dynamodb)
+        dedup = Deduplicator(settings.idempotency_table_name, clients.dynamodb, lanes)
     events = EventBatcher(
-        EventPublisher(clients.events, bus_name=settings.event_bus_name, source=settings.event_source)
+        EventPublisher(clients.events, bus_name=settings.event_bus_name, source=settings.event_source),
+        lanes,
     )
     deps = PipelineDeps(
         keys=keys,
@@ -102,5 +105,5 @@ def build_service(
         dedup=dedup,
     )
     return TagRunService(
-        settings=settings, pipeline=TagRunPipeline(deps), session=session, events=events, dedup=dedup
+        settings=settings, pipeline=TagRunPipeline(deps), session=session, lanes=lanes, dedup=dedup
     )

@@ -1,0 +1,144 @@
+"""BatchedCompletions: the successes of concurrent requests recorded in shared BatchWriteItem calls."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+from botocore.exceptions import ClientError
+from run_tagger.batching import Lanes
+from run_tagger.completions import ATTEMPTS, BatchedCompletions, CompletionNotSaved
+
+TABLE = "idempotency"
+
+
+@dataclass
+class RecordingDynamoDB:
+    """BatchWriteItem in memory. Items whose key is in `leave` come back unprocessed `leave[key]` times;
+    with `refuse` set, every call raises it."""
+
+    leave: dict[str, int] = field(default_factory=dict)
+    refuse: str | None = None
+    calls: list[list[dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def batch_write_item(self, RequestItems: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+        items = [request["PutRequest"]["Item"] for request in RequestItems[TABLE]]
+        with self.lock:
+            self.calls.append(items)
+        if self.refuse:
+            raise ClientError({"Error": {"Code": self.refuse, "Message": "no"}}, "BatchWriteItem")
+        unprocessed = []
+        for item in items:
+            key = item["id"]["S"]
+            if self.leave.get(key, 0) > 0:
+                self.leave[key] -= 1
+                unprocessed.append({"PutRequest": {"Item": item}})
+        return {"UnprocessedItems": {TABLE: unprocessed} if unprocessed else {}}
+
+    def keys(self, call: int) -> list[str]:
+        return sorted(item["id"]["S"] for item in self.calls[call])
+
+
+def _store(client: RecordingDynamoDB, lanes: Lanes, sleeps: list[float]) -> BatchedCompletions:
+    store = BatchedCompletions(TABLE, client, lanes, sleep=sleeps.append)  # type: ignore[arg-type]
+    store.configure(IdempotencyConfig(event_key_jmespath="key"), function_name="tag")
+    return store
+
+
+def _hashed(store: BatchedCompletions, key: str) -> str:
+    return str(store._get_hashed_idempotency_key({"key": key}))
+
+
+def _complete_together(
+    store: BatchedCompletions, lanes: Lanes, keys: list[str]
+) -> dict[str, BaseException | None]:
+    """One lane per key, all recording their success at once."""
+    start = threading.Barrier(len(keys))
+    outcomes: dict[str, BaseException | None] = {}
+
+    def lane(key: str) -> None:
+        with lanes.lane():
+            start.wait(timeout=5)
+            try:
+                store.save_success({"key": key}, {"latency_ms": 1.5})
+                outcomes[key] = None
+            except CompletionNotSaved as exc:
+                outcomes[key] = exc
+
+    threads = [threading.Thread(target=lane, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    return outcomes
+
+
+def test_a_success_is_written_whole_as_powertools_reads_a_completed_record() -> None:
+    # Given the store outside any batch
+    client, sleeps = RecordingDynamoDB(), list[float]()
+    store = _store(client, Lanes(), sleeps)
+    # When a request's success is recorded
+    store.save_success({"key": "tenant:req-1"}, {"latency_ms": 1.5})
+    # Then one put carries its key, COMPLETED, an expiry and the result, and Powertools reads it back so
+    [[item]] = client.calls
+    assert item["id"] == {"S": _hashed(store, "tenant:req-1")}
+    assert item["status"] == {"S": "COMPLETED"}
+    assert int(item["expiration"]["N"]) > 0
+    assert json.loads(item["data"]["S"]) == {"latency_ms": 1.5}
+    record = store._item_to_data_record(item)
+    assert (record.status, record.response_json_as_dict()) == ("COMPLETED", {"latency_ms": 1.5})
+
+
+def test_concurrent_successes_share_one_call() -> None:
+    client, sleeps = RecordingDynamoDB(), list[float]()
+    lanes = Lanes()
+    store = _store(client, lanes, sleeps)
+
+    outcomes = _complete_together(store, lanes, [f"k{i}" for i in range(10)])
+
+    assert set(outcomes.values()) == {None}
+    assert [len(call) for call in client.calls] == [10]
+
+
+def test_what_dynamodb_leaves_unprocessed_is_sent_again_alone_after_a_pause() -> None:
+    # Given three successes, one of which DynamoDB leaves unprocessed twice
+    lanes = Lanes()
+    client, sleeps = RecordingDynamoDB(), list[float]()
+    store = _store(client, lanes, sleeps)
+    client.leave[_hashed(store, "k1")] = 2
+    # When they are recorded together
+    outcomes = _complete_together(store, lanes, ["k0", "k1", "k2"])
+    # Then all three are saved: the first call had all of them, the next two only the one left over
+    assert set(outcomes.values()) == {None}
+    assert [len(call) for call in client.calls] == [3, 1, 1]
+    assert client.keys(1) == client.keys(2) == [_hashed(store, "k1")]
+    assert len(sleeps) == 2
+
+
+def test_a_record_dynamodb_keeps_leaving_fails_alone() -> None:
+    lanes = Lanes()
+    client, sleeps = RecordingDynamoDB(), list[float]()
+    store = _store(client, lanes, sleeps)
+    client.leave[_hashed(store, "k1")] = ATTEMPTS
+
+    outcomes = _complete_together(store, lanes, ["k0", "k1"])
+
+    assert outcomes["k0"] is None
+    assert isinstance(outcomes["k1"], CompletionNotSaved)
+    assert len(client.calls) == ATTEMPTS
+
+
+@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ResourceNotFoundException"])
+def test_a_refused_call_fails_each_of_its_records_naming_only_the_error(code: str) -> None:
+    client, sleeps = RecordingDynamoDB(refuse=code), list[float]()
+    lanes = Lanes()
+    store = _store(client, lanes, sleeps)
+
+    outcomes = _complete_together(store, lanes, ["k0", "k1"])
+
+    assert [str(outcome) for outcome in outcomes.values()] == ["BatchWriteItem failed: ClientError"] * 2

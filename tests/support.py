@@ -1,8 +1,35 @@
-"""Small helpers shared by the integration and fault tests."""
+"""Small helpers shared by the tests."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
+
+
+def run_in_lanes(
+    lane: Callable[[], AbstractContextManager[object]], work: list[Callable[[], object]]
+) -> list[Exception | None]:
+    """Each callable on a thread of its own inside `lane()`, all started together; what each raised."""
+    start = threading.Barrier(len(work))
+    outcomes: list[Exception | None] = [None] * len(work)
+
+    def run(index: int) -> None:
+        with lane():
+            start.wait(timeout=5)
+            try:
+                work[index]()
+            except Exception as exc:  # the outcome under test
+                outcomes[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(work))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads), "a lane is still waiting"
+    return outcomes
 
 
 def a_request(**overrides: Any) -> dict[str, Any]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pytest
 from run_tagger.batching import EventBatcher, Gatherer, Lanes
 from run_tagger.errors import PublishFailed
 from run_tagger.publisher import Event, EventPublisher
+
+from tests.support import run_in_lanes
 
 
 @dataclass
@@ -40,25 +43,9 @@ def _event(number: int, *, fail: bool = False) -> Event:
     return Event("Run Tagged", {"n": number, "fail": fail})
 
 
-def _run_lanes(batcher: EventBatcher, events: list[Event]) -> list[BaseException | None]:
-    """One thread per event, each a lane that publishes once; all start together."""
-    start = threading.Barrier(len(events))
-    outcomes: list[BaseException | None] = [None] * len(events)
-
-    def lane(index: int) -> None:
-        with batcher.lane():
-            start.wait(timeout=5)
-            try:
-                batcher.publish(events[index])
-            except PublishFailed as exc:
-                outcomes[index] = exc
-
-    threads = [threading.Thread(target=lane, args=(i,)) for i in range(len(events))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
-    return outcomes
+def _run_lanes(batcher: EventBatcher, events: list[Event]) -> list[Exception | None]:
+    """One lane per event, each publishing it; all start together."""
+    return run_in_lanes(batcher.lane, [partial(batcher.publish, event) for event in events])
 
 
 def test_ten_concurrent_lanes_share_one_putevents_call() -> None:
@@ -160,28 +147,6 @@ def _gatherer(lanes: Lanes, send: Any, *, max_items: int = 10) -> Gatherer[str]:
     return Gatherer(lanes, send, max_items=max_items, on_error=lambda exc: RuntimeError(type(exc).__name__))
 
 
-def _in_lanes(lanes: Lanes, work: list[Any]) -> list[BaseException | None]:
-    """One thread per callable, each inside a lane; all start together."""
-    start = threading.Barrier(len(work))
-    outcomes: list[BaseException | None] = [None] * len(work)
-
-    def lane(index: int) -> None:
-        with lanes.lane():
-            start.wait(timeout=5)
-            try:
-                work[index]()
-            except Exception as exc:  # the outcome under test
-                outcomes[index] = exc
-
-    threads = [threading.Thread(target=lane, args=(i,)) for i in range(len(work))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
-    assert not any(thread.is_alive() for thread in threads), "a lane is still waiting"
-    return outcomes
-
-
 def test_lanes_that_leave_one_gatherer_together_reach_the_next_together() -> None:
     # Given ten lanes that each publish an event and then record a completion
     lanes = Lanes()
@@ -201,7 +166,7 @@ def test_lanes_that_leave_one_gatherer_together_reach_the_next_together() -> Non
         return run
 
     # When they run at once
-    outcomes = _in_lanes(lanes, [work(i) for i in range(10)])
+    outcomes = run_in_lanes(lanes.lane, [work(i) for i in range(10)])
     # Then one PutEvents call carried the events and one call of the second gatherer the completions
     assert outcomes == [None] * 10
     assert [len(call) for call in bridge.calls] == [10]
@@ -214,7 +179,7 @@ def test_a_lane_waiting_on_one_gatherer_does_not_hold_back_another() -> None:
     first, second = RecordingSend(), RecordingSend()
     gatherers = [_gatherer(lanes, first), _gatherer(lanes, second)]
     # When both lanes submit, each to its own gatherer
-    outcomes = _in_lanes(lanes, [lambda: gatherers[0].submit("a"), lambda: gatherers[1].submit("b")])
+    outcomes = run_in_lanes(lanes.lane, [lambda: gatherers[0].submit("a"), lambda: gatherers[1].submit("b")])
     # Then neither waits for the other: each gatherer sends what it holds
     assert outcomes == [None, None]
     assert (first.calls, second.calls) == ([["a"]], [["b"]])
@@ -224,7 +189,7 @@ def test_a_refused_item_fails_only_its_own_submitter() -> None:
     lanes = Lanes()
     gatherer = _gatherer(lanes, RecordingSend(refuse={"item-2"}))
 
-    outcomes = _in_lanes(lanes, [lambda i=i: gatherer.submit(f"item-{i}") for i in range(4)])
+    outcomes = run_in_lanes(lanes.lane, [partial(gatherer.submit, f"item-{i}") for i in range(4)])
 
     assert [i for i, outcome in enumerate(outcomes) if outcome is not None] == [2]
 
@@ -235,7 +200,7 @@ def test_a_send_that_fails_or_answers_short_fails_every_item_of_its_call(send: A
     lanes = Lanes()
     gatherer = _gatherer(lanes, send)
     # When three lanes submit together
-    outcomes = _in_lanes(lanes, [lambda i=i: gatherer.submit(f"item-{i}") for i in range(3)])
+    outcomes = run_in_lanes(lanes.lane, [partial(gatherer.submit, f"item-{i}") for i in range(3)])
     # Then each learns that its item was not taken
     assert all(isinstance(outcome, RuntimeError) for outcome in outcomes)
 
@@ -253,8 +218,8 @@ def test_a_full_call_leaves_without_waiting_for_the_other_lanes() -> None:
     gatherer = _gatherer(lanes, send_and_tell, max_items=2)
     seen_by_busy_lane: list[bool] = []
     # When the other two submit
-    outcomes = _in_lanes(
-        lanes,
+    outcomes = run_in_lanes(
+        lanes.lane,
         [
             lambda: gatherer.submit("a"),
             lambda: gatherer.submit("b"),

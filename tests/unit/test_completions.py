@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from botocore.exceptions import ClientError
 from run_tagger.batching import Lanes
 from run_tagger.completions import ATTEMPTS, BatchedCompletions, CompletionNotSaved
+
+from tests.support import run_in_lanes
 
 TABLE = "idempotency"
 
@@ -56,26 +59,12 @@ def _hashed(store: BatchedCompletions, key: str) -> str:
 
 def _complete_together(
     store: BatchedCompletions, lanes: Lanes, keys: list[str]
-) -> dict[str, BaseException | None]:
+) -> dict[str, Exception | None]:
     """One lane per key, all recording their success at once."""
-    start = threading.Barrier(len(keys))
-    outcomes: dict[str, BaseException | None] = {}
-
-    def lane(key: str) -> None:
-        with lanes.lane():
-            start.wait(timeout=5)
-            try:
-                store.save_success({"key": key}, {"latency_ms": 1.5})
-                outcomes[key] = None
-            except CompletionNotSaved as exc:
-                outcomes[key] = exc
-
-    threads = [threading.Thread(target=lane, args=(key,)) for key in keys]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
-    return outcomes
+    outcomes = run_in_lanes(
+        lanes.lane, [partial(store.save_success, {"key": key}, {"latency_ms": 1.5}) for key in keys]
+    )
+    return dict(zip(keys, outcomes, strict=True))
 
 
 def test_a_success_is_written_whole_as_powertools_reads_a_completed_record() -> None:

@@ -22,10 +22,11 @@ TABLE = "idempotency"
 @dataclass
 class RecordingDynamoDB:
     """BatchWriteItem in memory. Items whose key is in `leave` come back unprocessed `leave[key]` times;
-    with `refuse` set, every call raises it."""
+    with `refuse` set, every call after the first `refuse_after` raises it."""
 
     leave: dict[str, int] = field(default_factory=dict)
     refuse: str | None = None
+    refuse_after: int = 0
     calls: list[list[dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -33,7 +34,7 @@ class RecordingDynamoDB:
         items = [request["PutRequest"]["Item"] for request in RequestItems[TABLE]]
         with self.lock:
             self.calls.append(items)
-        if self.refuse:
+        if self.refuse and len(self.calls) > self.refuse_after:
             raise ClientError({"Error": {"Code": self.refuse, "Message": "no"}}, "BatchWriteItem")
         unprocessed = []
         for item in items:
@@ -131,3 +132,17 @@ def test_a_refused_call_fails_each_of_its_records_naming_only_the_error(code: st
     outcomes = _complete_together(store, lanes, ["k0", "k1"])
 
     assert [str(outcome) for outcome in outcomes.values()] == ["BatchWriteItem failed: ClientError"] * 2
+
+
+def test_a_resend_that_fails_fails_only_what_was_still_unsaved() -> None:
+    # Given three successes, one left unprocessed by a first call, and DynamoDB failing the resend
+    lanes = Lanes()
+    client, sleeps = RecordingDynamoDB(refuse="InternalServerError", refuse_after=1), list[float]()
+    store = _store(client, lanes, sleeps)
+    client.leave[_hashed(store, "k1")] = 1
+    # When they are recorded together
+    outcomes = _complete_together(store, lanes, ["k0", "k1", "k2"])
+    # Then the two the first call wrote are saved, and only the one left over failed
+    assert [len(call) for call in client.calls] == [3, 1]
+    assert (outcomes["k0"], outcomes["k2"]) == (None, None)
+    assert str(outcomes["k1"]) == "BatchWriteItem failed: ClientError"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
@@ -81,9 +81,14 @@ class BatchedCompletions(DynamoDBPersistenceLayer):
         for attempt in range(ATTEMPTS):
             if attempt:
                 self._sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** (attempt - 1)))  # noqa: S311 - jitter
-            answer = self.client.batch_write_item(
-                RequestItems={self.table_name: [{"PutRequest": {"Item": items[i]}} for i in left.values()]}
-            )
+            try:
+                answer = self.client.batch_write_item(
+                    RequestItems={
+                        self.table_name: [{"PutRequest": {"Item": items[i]}} for i in left.values()]
+                    }
+                )
+            except Exception as exc:  # the items an earlier attempt wrote stay written
+                return self._failed(len(items), left.values(), f"BatchWriteItem failed: {type(exc).__name__}")
             unprocessed: list[WriteRequestOutputTypeDef] = (answer.get("UnprocessedItems") or {}).get(
                 self.table_name, []
             )
@@ -94,9 +99,15 @@ class BatchedCompletions(DynamoDBPersistenceLayer):
             }
             if not left:
                 return [None] * len(items)
-        outcomes: list[Exception | None] = [None] * len(items)
-        for index in left.values():
-            outcomes[index] = CompletionNotSaved(f"DynamoDB left the record unprocessed {ATTEMPTS} times")
+        return self._failed(
+            len(items), left.values(), f"DynamoDB left the record unprocessed {ATTEMPTS} times"
+        )
+
+    @staticmethod
+    def _failed(count: int, failed: Iterable[int], reason: str) -> list[Exception | None]:
+        outcomes: list[Exception | None] = [None] * count
+        for index in failed:
+            outcomes[index] = CompletionNotSaved(reason)
         return outcomes
 
     def _key_of(self, item: dict[str, Any]) -> tuple[str, ...]:

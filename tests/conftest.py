@@ -4,6 +4,8 @@ They start only when a test asks for them, so unit tests stay off the network.""
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -60,6 +62,20 @@ def configure(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
     yield _configure
     app.reset()
+
+
+@pytest.fixture
+def function_log() -> Iterator[io.StringIO]:
+    """What the function's Powertools Logger writes during the test, one JSON line per record.
+
+    The logger's handler keeps the stream it was built with (the first test's stdout), so pytest's
+    capture fixtures cannot be relied on to see it: the handler writes here instead while the test runs."""
+    handler = load_function().logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ published once, in the DLQ with its reason, or back on the queue."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Mapping
@@ -420,6 +421,7 @@ def test_no_key_is_exposed_by_any_fault(
     lambda_poller: QueuePoller,
     portkey: PortkeyStandIn,
     capfd: pytest.CaptureFixture[str],
+    function_log: io.StringIO,
 ) -> None:
     # Given Portkey echoing the key it was sent in its error message
     portkey.inject(Fault.error(400, body={"error": {"message": f"bad key {DEFAULT_KEYS['api_key']}"}}))
@@ -430,10 +432,12 @@ def test_no_key_is_exposed_by_any_fault(
     dead = _dead_lettered(stack, "portkey_rejected")
     assert DEFAULT_KEYS["api_key"] not in json.dumps(dead)
     assert DEFAULT_KEYS["api_key"] not in "".join(capfd.readouterr())
+    assert "portkey_rejected" in function_log.getvalue()  # the function's log lines were seen
+    assert DEFAULT_KEYS["api_key"] not in function_log.getvalue()
 
 
 def test_a_success_the_idempotency_table_cannot_record_is_still_a_success(
-    stack: EmbeddedStack, configure: Configure, portkey: PortkeyStandIn
+    stack: EmbeddedStack, configure: Configure, portkey: PortkeyStandIn, function_log: io.StringIO
 ) -> None:
     # Given a DynamoDB that refuses to mark the request completed (after its event went out)
     import boto3
@@ -452,7 +456,7 @@ def test_a_success_the_idempotency_table_cannot_record_is_still_a_success(
     boto3.DEFAULT_SESSION.events.register("before-call.dynamodb.BatchWriteItem", refuse)
     try:
         app = configure()
-        stack.send(a_request())
+        stack.send(a_request(request_id="req-unrecorded"))
         # When the request is processed
         outcome = stack.poller(app.lambda_handler).poll_once()
     finally:
@@ -462,3 +466,8 @@ def test_a_success_the_idempotency_table_cannot_record_is_still_a_success(
     assert outcome.failed == []
     assert len(portkey.requests) == 1
     _settled_once(stack)
+    # And a warning names the request whose later duplicate would be tagged again
+    [warning] = [
+        json.loads(line) for line in function_log.getvalue().splitlines() if "did not record" in line
+    ]
+    assert (warning["level"], warning["dedup_key"]) == ("WARNING", ":req-unrecorded")

@@ -9,7 +9,7 @@ when the work raises, so a permanent failure redriven from the DLQ after a fix i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from run_tagger.batching import Lanes
 from run_tagger.errors import TransientError
@@ -20,6 +20,14 @@ if TYPE_CHECKING:
 
 # How long a completed request is remembered: a day covers SQS redeliveries and producers' resends.
 REMEMBER_SECONDS = 24 * 60 * 60
+
+
+class Once(NamedTuple):
+    """What `Deduplicator.once` did: ran the work now (or found it done), and whether that is remembered."""
+
+    ran: bool
+    result: dict[str, Any]
+    remembered: bool = True
 
 
 class DuplicateInProgress(TransientError):
@@ -59,8 +67,8 @@ class Deduplicator:
         """Lets an in-progress record expire with the invocation, so a crash does not block the key."""
         self._config.register_lambda_context(context)
 
-    def once(self, key: str, work: Callable[[], dict[str, Any]]) -> tuple[bool, dict[str, Any]]:
-        """(True, result) when `work` ran now; (False, saved result) when the key had already completed."""
+    def once(self, key: str, work: Callable[[], dict[str, Any]]) -> Once:
+        """Runs `work` unless the key already completed (then `ran` is False and `result` the saved one)."""
         from aws_lambda_powertools.utilities.idempotency.exceptions import (
             IdempotencyAlreadyInProgressError,
             IdempotencyPersistenceLayerError,
@@ -79,11 +87,11 @@ class Deduplicator:
         except IdempotencyPersistenceLayerError as exc:
             if done:
                 # The work is done (its event published); only remembering it failed. Failing the item
-                # would publish again on the next delivery: report the success.
-                return True, done[0]
+                # would publish again on the next delivery: report the success, not remembered.
+                return Once(True, done[0], remembered=False)
             cause = type(exc.__cause__).__name__
             raise IdempotencyUnavailable(f"idempotency table unavailable: {cause}") from None
-        return bool(done), dict(result)
+        return Once(bool(done), dict(result))
 
 
 def _perform(*, claim: dict[str, str], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -66,6 +66,15 @@ class PowertoolsOutcomeLog:
         with self._lock:
             self._counts["DuplicatesSkipped"] += 1
 
+    def not_remembered(self, parsed: ParsedMessage, message_id: str) -> None:
+        self._logger.warning(
+            "run tagged, but the idempotency table did not record it: "
+            "a later duplicate would be tagged again",
+            extra={"message_id": message_id, "dedup_key": parsed.scoped_key, "run_id": parsed.request.run_id},
+        )
+        with self._lock:
+            self._counts["CompletionsNotRecorded"] += 1
+
     def failed(self, error: TagRunError, message_id: str, *, dead_lettered: bool) -> None:
         fate = "dead-lettered" if dead_lettered else ("failed" if not error.retryable else "will be retried")
         self._logger.warning(

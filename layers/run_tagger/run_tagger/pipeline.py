@@ -39,6 +39,7 @@ class OutcomeLog(Protocol):
 
     def tagged(self, parsed: ParsedMessage, message_id: str, latency_ms: float) -> None: ...
     def duplicate(self, parsed: ParsedMessage, message_id: str) -> None: ...
+    def not_remembered(self, parsed: ParsedMessage, message_id: str) -> None: ...
     def failed(self, error: TagRunError, message_id: str, *, dead_lettered: bool) -> None: ...
     def crashed(self, message_id: str) -> None: ...
 
@@ -76,7 +77,7 @@ class TagRunPipeline:
             try:
                 deadline = self._deadline(lambda_context)
                 parsed = parse_message(record.body, record.message_id)
-                latency_ms = self._tag_once(parsed, deadline)
+                latency_ms = self._tag_once(parsed, deadline, record.message_id)
             except PermanentError as error:
                 self._dispose(record, parsed, error)
                 return "dead_lettered"
@@ -94,14 +95,14 @@ class TagRunPipeline:
         self._deps.log.tagged(parsed, record.message_id, latency_ms)
         return "tagged"
 
-    def _tag_once(self, parsed: ParsedMessage, deadline: float) -> float | None:
+    def _tag_once(self, parsed: ParsedMessage, deadline: float, message_id: str) -> float | None:
         """Tag unless the de-duplication key already completed; None when it had."""
         if self._deps.dedup is None:
             return self.tag(parsed, deadline)
-        ran, result = self._deps.dedup.once(
-            parsed.scoped_key, lambda: {"latency_ms": self.tag(parsed, deadline)}
-        )
-        return float(result["latency_ms"]) if ran else None
+        once = self._deps.dedup.once(parsed.scoped_key, lambda: {"latency_ms": self.tag(parsed, deadline)})
+        if once.ran and not once.remembered:
+            self._deps.log.not_remembered(parsed, message_id)
+        return float(once.result["latency_ms"]) if once.ran else None
 
     def tag(self, parsed: ParsedMessage, deadline: float) -> float:
         """Modify the run through Portkey and publish `Run Tagged`; returns Portkey's latency in ms.

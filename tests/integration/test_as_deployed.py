@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from local.aws import DEFAULT_KEYS
+from local.portkey import PortkeyStandIn
 from local.stack import FUNCTION_DIR, ROOT, EmbeddedStack, lambda_runtime_environment
 from tests.support import a_request, one_event
 
@@ -50,11 +51,11 @@ def xray_daemon() -> Iterator[socket.socket]:
         yield daemon
 
 
-def invoke_as_deployed(stack: EmbeddedStack, daemon: socket.socket) -> Invocation:
+def invoke_as_deployed(stack: EmbeddedStack, daemon: socket.socket, **overrides: str) -> Invocation:
     host, port = daemon.getsockname()
     environment = {
         **{name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "POWERTOOLS_"))},
-        **stack.function_environment(),
+        **stack.function_environment(**overrides),
         **lambda_runtime_environment(xray_daemon_address=f"{host}:{port}"),
         "_X_AMZN_TRACE_ID": TRACE_HEADER,
         "WRAPT_DISABLE_EXTENSIONS": "true",
@@ -117,3 +118,22 @@ def test_with_tracing_and_metrics_on_no_key_reaches_a_trace_a_metric_or_a_log(
     everything = [invocation.stdout, invocation.stderr, *(d.decode() for d in invocation.datagrams)]
     for key in DEFAULT_KEYS.values():
         assert not [text for text in everything if key in text]
+
+
+def test_at_debug_with_event_logging_no_key_reaches_the_log(
+    stack: EmbeddedStack, portkey: PortkeyStandIn, xray_daemon: socket.socket
+) -> None:
+    # Given DEBUG and event logging set before the function is imported, and a key Portkey refuses
+    portkey.accept_api_keys({"pk-someone-else"})
+    stack.send(a_request())
+    stack.send("{bad")
+    # When the handler takes the batch
+    invocation = invoke_as_deployed(
+        stack, xray_daemon, POWERTOOLS_LOG_LEVEL="DEBUG", POWERTOOLS_LOGGER_LOG_EVENT="true"
+    )
+    # Then the event and both outcomes were logged, and no key value with them
+    assert '"Records"' in invocation.stdout
+    assert "unauthorized" in invocation.stdout
+    assert "invalid_request" in invocation.stdout
+    for key in DEFAULT_KEYS.values():
+        assert key not in invocation.stdout + invocation.stderr

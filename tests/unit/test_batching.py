@@ -230,3 +230,39 @@ def test_a_full_call_leaves_without_waiting_for_the_other_lanes() -> None:
     assert outcomes == [None, None, None]
     assert seen_by_busy_lane == [True]
     assert [sorted(call) for call in send.calls] == [["a", "b"]]
+
+
+def test_a_follower_sends_once_the_lanes_on_their_way_arrived_without_waiting_for_a_busy_lane() -> None:
+    # Given ten lanes publishing (one event refused) then completing, and an eleventh lane busy elsewhere
+    lanes = Lanes()
+    bridge = RecordingEventBridge()
+    events = EventBatcher(
+        EventPublisher(bridge, bus_name="bus", source="run-tagger", sleep=lambda _s: None),  # type: ignore[arg-type]
+        lanes,
+    )
+    completions = RecordingSend()
+    sent = threading.Event()
+
+    def send_and_tell(items: list[str]) -> list[Exception | None]:
+        sent.set()
+        return completions(items)
+
+    follower = Gatherer(lanes, send_and_tell, max_items=10, on_error=lambda exc: exc, follower=True)
+
+    def publish_then_complete(number: int) -> None:
+        events.publish(_event(number, fail=(number == 3)), then_completes=True)
+        follower.submit(f"done-{number}")
+
+    seen_by_busy_lane: list[bool] = []
+    # When the ten publish together (a full PutEvents call) while the eleventh is still busy
+    outcomes = run_in_lanes(
+        lanes.lane,
+        [
+            *(partial(publish_then_complete, i) for i in range(10)),
+            lambda: seen_by_busy_lane.append(sent.wait(5)),
+        ],
+    )
+    # Then the nine published lanes' completions left together, while the busy lane was still running
+    assert [i for i, outcome in enumerate(outcomes) if outcome is not None] == [3]
+    assert seen_by_busy_lane == [True]
+    assert [len(call) for call in completions.calls] == [9]

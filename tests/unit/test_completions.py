@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from botocore.exceptions import ClientError
-from run_tagger.batching import Lanes
+from run_tagger.batching import Gatherer, Lanes
 from run_tagger.completions import ATTEMPTS, BatchedCompletions, CompletionNotSaved
 
 from tests.support import run_in_lanes
@@ -61,10 +61,17 @@ def _hashed(store: BatchedCompletions, key: str) -> str:
 def _complete_together(
     store: BatchedCompletions, lanes: Lanes, keys: list[str]
 ) -> dict[str, Exception | None]:
-    """One lane per key, all recording their success at once."""
-    outcomes = run_in_lanes(
-        lanes.lane, [partial(store.save_success, {"key": key}, {"latency_ms": 1.5}) for key in keys]
+    """One lane per key: each publishes its event (through a gatherer, as the event batcher does), then
+    records its success, all at once."""
+    events: Gatherer[str] = Gatherer(
+        lanes, lambda items: [None] * len(items), max_items=10, on_error=lambda exc: exc
     )
+
+    def publish_then_complete(key: str) -> None:
+        events.submit(f"event-{key}", then_submits=True)
+        store.save_success({"key": key}, {"latency_ms": 1.5})
+
+    outcomes = run_in_lanes(lanes.lane, [partial(publish_then_complete, key) for key in keys])
     return dict(zip(keys, outcomes, strict=True))
 
 

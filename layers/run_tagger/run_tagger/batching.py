@@ -8,27 +8,30 @@ item soon), so ten concurrent requests cost one call and a lone request is never
 Gatherers share one `Lanes`: a lane waiting on either counts as waiting, so a gatherer never holds its
 items for a lane that is itself waiting on the other. A lane stops counting as waiting the moment its
 item is sent, before its thread wakes, so lanes that leave one gatherer together reach the next
-together.
+together. A gatherer that only ever follows another (the completions follow the events) holds its
+items only for the lanes on their way to it, not for lanes still busy elsewhere (with Portkey).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from run_tagger.errors import PublishFailed
 from run_tagger.publisher import MAX_ENTRIES_PER_CALL, Event, EventPublisher
 
 
 class Lanes:
-    """The lanes of a batch running now, and how many of them are waiting on a gatherer."""
+    """The lanes of a batch running now, how many of them are waiting on a gatherer, and which are on
+    their way from one gatherer to the next."""
 
     def __init__(self) -> None:
         self.ready = threading.Condition()
         self._active = 0
         self._waiting = 0
+        self._on_their_way: set[int] = set()  # threads whose item was sent and that will submit again
 
     @contextlib.contextmanager
     def lane(self) -> Iterator[None]:
@@ -40,6 +43,7 @@ class Lanes:
         finally:
             with self.ready:
                 self._active -= 1
+                self._on_their_way.discard(threading.get_ident())
                 self.ready.notify_all()
 
     # The methods below are called with `ready` held.
@@ -50,10 +54,21 @@ class Lanes:
     def add_waiting(self, count: int) -> None:
         self._waiting += count
 
+    def none_on_their_way(self) -> bool:
+        return not self._on_their_way
+
+    def on_their_way(self, threads: Iterable[int]) -> None:
+        self._on_their_way.update(threads)
+
+    def arrived(self) -> None:
+        self._on_their_way.discard(threading.get_ident())
+
 
 @dataclass(eq=False)
 class _Slot[Item]:
     item: Item
+    then_submits: bool  # once sent, its lane submits to the next gatherer
+    owner: int = field(default_factory=threading.get_ident)
     done: bool = False
     failure: Exception | None = None
 
@@ -62,7 +77,8 @@ class Gatherer[Item]:
     """Gathers the items of the lanes running now into shared calls of `send`.
 
     `send(items)` returns one outcome per item, None when it was taken; if it raises, every item of
-    the call fails with `on_error(exception)`.
+    the call fails with `on_error(exception)`. A `follower` gatherer is only reached from another one
+    (`submit(..., then_submits=True)` there): it sends as soon as no lane is on its way to it.
     """
 
     def __init__(
@@ -72,23 +88,28 @@ class Gatherer[Item]:
         *,
         max_items: int,
         on_error: Callable[[Exception], Exception],
+        follower: bool = False,
     ) -> None:
         self._lanes = lanes
         self._send = send
         self._max_items = max_items
         self._on_error = on_error
+        self._follower = follower
         self._pending: list[_Slot[Item]] = []
 
-    def submit(self, item: Item) -> None:
-        """Send `item` with whatever else is ready; raises its failure if it was not taken."""
-        slot = _Slot(item)
+    def submit(self, item: Item, *, then_submits: bool = False) -> None:
+        """Send `item` with whatever else is ready; raises its failure if it was not taken.
+
+        `then_submits`: once this item is taken, this lane submits to a follower gatherer."""
+        slot = _Slot(item, then_submits)
         ready = self._lanes.ready
         with ready:
+            self._lanes.arrived()
             self._pending.append(slot)
             self._lanes.add_waiting(1)
             try:
                 while not slot.done:
-                    if self._pending and (len(self._pending) >= self._max_items or self._lanes.all_waiting()):
+                    if self._should_flush():
                         self._flush()
                     else:
                         ready.wait()
@@ -98,6 +119,14 @@ class Gatherer[Item]:
                     self._lanes.add_waiting(-1)
         if slot.failure is not None:
             raise slot.failure
+
+    def _should_flush(self) -> bool:
+        lanes = self._lanes
+        return bool(self._pending) and (
+            len(self._pending) >= self._max_items
+            or lanes.all_waiting()
+            or (self._follower and lanes.none_on_their_way())
+        )
 
     def _flush(self) -> None:
         """Send up to `max_items` pending items; called with the lock held, released during the call."""
@@ -115,6 +144,7 @@ class Gatherer[Item]:
         for slot, failure in zip(batch, outcomes, strict=True):
             slot.done, slot.failure = True, failure
         self._lanes.add_waiting(-len(batch))
+        self._lanes.on_their_way(slot.owner for slot in batch if slot.then_submits and slot.failure is None)
         ready.notify_all()
 
 
@@ -133,6 +163,8 @@ class EventBatcher:
     def lane(self) -> contextlib.AbstractContextManager[None]:
         return self.lanes.lane()
 
-    def publish(self, event: Event) -> None:
-        """Publish `event` with whatever else is ready; raises `PublishFailed` if it was not taken."""
-        self._gatherer.submit(event)
+    def publish(self, event: Event, *, then_completes: bool = False) -> None:
+        """Publish `event` with whatever else is ready; raises `PublishFailed` if it was not taken.
+
+        `then_completes`: once published, the lane records its completion (the completions gatherer)."""
+        self._gatherer.submit(event, then_submits=then_completes)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, WriteRequestOutputTypeDef
 
 # BatchWriteItem takes up to 25 items, but the lanes that reach here together are those one PutEvents
-# call of up to ten released: waiting for more would hold their threads while Portkey needs them.
+# call of up to ten released (the gatherer holds its items for them only): ten at most.
 MAX_ITEMS_PER_CALL = 10
 ATTEMPTS = 4  # a call and up to three resends of what DynamoDB left unprocessed
 BACKOFF_SECONDS = 0.05  # the first resend's base delay, doubled each time, with full jitter
@@ -58,6 +58,7 @@ class BatchedCompletions(DynamoDBPersistenceLayer):
             self._write,
             max_items=MAX_ITEMS_PER_CALL,
             on_error=lambda exc: CompletionNotSaved(f"BatchWriteItem failed: {type(exc).__name__}"),
+            follower=True,
         )
 
     def _update_record(self, data_record: DataRecord) -> None:

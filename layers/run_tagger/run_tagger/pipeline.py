@@ -127,7 +127,10 @@ class TagRunPipeline:
                 request.thread_id, request.run_id, request.metadata, headers=keys.headers(), deadline=deadline
             )
         latency_ms = (self._clock() - started) * 1000
-        deps.events.publish(deps.builder.run_tagged(run_to_json(run), request))
+        # With idempotency on, the lane records its completion next: the completions gatherer waits for it.
+        deps.events.publish(
+            deps.builder.run_tagged(run_to_json(run), request), then_completes=deps.dedup is not None
+        )
         return latency_ms
 
     def _dispose(self, record: SQSRecord, parsed: ParsedMessage | None, error: PermanentError) -> None:

@@ -34,9 +34,9 @@ class RecordingEventBridge:
         return {"FailedEntryCount": sum("ErrorCode" in r for r in results), "Entries": results}
 
 
-def _batcher(bridge: RecordingEventBridge) -> EventBatcher:
+def _batcher(bridge: RecordingEventBridge, lanes: Lanes | None = None) -> EventBatcher:
     publisher = EventPublisher(bridge, bus_name="bus", source="run-tagger", sleep=lambda _s: None)  # type: ignore[arg-type]
-    return EventBatcher(publisher)
+    return EventBatcher(publisher, lanes)
 
 
 def _event(number: int, *, fail: bool = False) -> Event:
@@ -151,10 +151,7 @@ def test_lanes_that_leave_one_gatherer_together_reach_the_next_together() -> Non
     # Given ten lanes that each publish an event and then record a completion
     lanes = Lanes()
     bridge = RecordingEventBridge()
-    events = EventBatcher(
-        EventPublisher(bridge, bus_name="bus", source="run-tagger", sleep=lambda _s: None),  # type: ignore[arg-type]
-        lanes,
-    )
+    events = _batcher(bridge, lanes)
     completions = RecordingSend()
     gatherer = _gatherer(lanes, completions)
 
@@ -236,10 +233,7 @@ def test_a_follower_sends_once_the_lanes_on_their_way_arrived_without_waiting_fo
     # Given ten lanes publishing (one event refused) then completing, and an eleventh lane busy elsewhere
     lanes = Lanes()
     bridge = RecordingEventBridge()
-    events = EventBatcher(
-        EventPublisher(bridge, bus_name="bus", source="run-tagger", sleep=lambda _s: None),  # type: ignore[arg-type]
-        lanes,
-    )
+    events = _batcher(bridge, lanes)
     completions = RecordingSend()
     sent = threading.Event()
 

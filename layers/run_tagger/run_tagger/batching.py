@@ -61,7 +61,10 @@ class Lanes:
         self._on_their_way.update(threads)
 
     def arrived(self) -> None:
-        self._on_their_way.discard(threading.get_ident())
+        """This thread submits again: no longer on its way (a follower may now have no one to wait for)."""
+        if threading.get_ident() in self._on_their_way:
+            self._on_their_way.discard(threading.get_ident())
+            self.ready.notify_all()
 
 
 @dataclass(eq=False)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 
 def run_in_lanes(
-    lane: Callable[[], AbstractContextManager[object]], work: list[Callable[[], object]]
+    lane: Callable[[], AbstractContextManager[object]], work: Sequence[Callable[[], object]]
 ) -> list[Exception | None]:
     """Each callable on a thread of its own inside `lane()`, all started together; what each raised."""
     start = threading.Barrier(len(work))

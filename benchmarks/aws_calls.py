@@ -77,9 +77,6 @@ class AwsCallCounter:
                 self._seconds.setdefault(str(model.name), []).append(time.perf_counter() - started)
 
 
-DYNAMODB_OPERATIONS = frozenset({"PutItem", "BatchWriteItem", "UpdateItem", "GetItem", "DeleteItem"})
-
-
 def describe(calls: Counter[str]) -> str:
     """`BatchWriteItem 1, PutEvents 1, PutItem 10`, or `none`."""
     return ", ".join(f"{name} {count}" for name, count in sorted(calls.items())) or "none"

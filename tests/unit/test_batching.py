@@ -6,7 +6,7 @@ import threading
 from functools import partial
 
 import pytest
-from run_tagger.batching import EventBatcher
+from run_tagger.batching import Lanes
 from run_tagger.errors import PublishFailed
 from run_tagger.publisher import Event
 
@@ -14,16 +14,18 @@ from tests.support import run_in_lanes
 from tests.unit.event_fakes import RecordingEventBridge, an_event, an_event_batcher
 
 
-def _run_lanes(batcher: EventBatcher, events: list[Event]) -> list[Exception | None]:
-    """One lane per event, each publishing it; all start together."""
-    return run_in_lanes(batcher.lane, [partial(batcher.publish, event) for event in events])
+def _run_lanes(bridge: RecordingEventBridge, events: list[Event]) -> list[Exception | None]:
+    """One lane per event, each publishing it through one batcher; all start together."""
+    lanes = Lanes()
+    batcher = an_event_batcher(bridge, lanes)
+    return run_in_lanes(lanes.lane, [partial(batcher.publish, event) for event in events])
 
 
 def test_ten_concurrent_lanes_share_one_putevents_call() -> None:
     # Given ten lanes that each publish one event at the same time
     bridge = RecordingEventBridge()
     # When they publish through one batcher
-    outcomes = _run_lanes(an_event_batcher(bridge), [an_event(i) for i in range(10)])
+    outcomes = _run_lanes(bridge, [an_event(i) for i in range(10)])
     # Then one PutEvents call carried all ten
     assert outcomes == [None] * 10
     assert [len(call) for call in bridge.calls] == [10]
@@ -32,7 +34,7 @@ def test_ten_concurrent_lanes_share_one_putevents_call() -> None:
 def test_twenty_five_lanes_need_three_calls() -> None:
     bridge = RecordingEventBridge()
 
-    _run_lanes(an_event_batcher(bridge), [an_event(i) for i in range(25)])
+    _run_lanes(bridge, [an_event(i) for i in range(25)])
 
     assert sorted(len(call) for call in bridge.calls) == [5, 10, 10]
 
@@ -51,7 +53,7 @@ def test_a_refused_entry_fails_only_its_own_publisher() -> None:
     bridge = RecordingEventBridge()
     events = [an_event(i, fail=(i == 3)) for i in range(10)]
     # When they publish together
-    outcomes = _run_lanes(an_event_batcher(bridge), events)
+    outcomes = _run_lanes(bridge, events)
     # Then only that lane learns of the failure
     assert [i for i, outcome in enumerate(outcomes) if outcome is not None] == [3]
     assert isinstance(outcomes[3], PublishFailed)
@@ -60,12 +62,13 @@ def test_a_refused_entry_fails_only_its_own_publisher() -> None:
 def test_a_lane_that_ends_without_publishing_does_not_hold_the_others_back() -> None:
     # Given two lanes, one of which ends without publishing anything
     bridge = RecordingEventBridge()
-    batcher = an_event_batcher(bridge)
+    lanes = Lanes()
+    batcher = an_event_batcher(bridge, lanes)
     inside = threading.Event()
     release = threading.Event()
 
     def silent_lane() -> None:
-        with batcher.lane():
+        with lanes.lane():
             inside.set()
             release.wait(timeout=5)
 
@@ -75,7 +78,7 @@ def test_a_lane_that_ends_without_publishing_does_not_hold_the_others_back() -> 
     done = threading.Event()
 
     def publishing_lane() -> None:
-        with batcher.lane():
+        with lanes.lane():
             batcher.publish(an_event(1))
         done.set()
 
@@ -95,7 +98,7 @@ def test_a_lane_that_ends_without_publishing_does_not_hold_the_others_back() -> 
 def test_every_event_is_published_exactly_once(count: int) -> None:
     bridge = RecordingEventBridge()
 
-    _run_lanes(an_event_batcher(bridge), [an_event(i) for i in range(count)])
+    _run_lanes(bridge, [an_event(i) for i in range(count)])
 
     sent = sorted(entry["Detail"] for call in bridge.calls for entry in call)
     assert len(sent) == count

@@ -155,16 +155,12 @@ class EventBatcher:
     """Events of concurrent requests in shared PutEvents calls of up to ten."""
 
     def __init__(self, publisher: EventPublisher, lanes: Lanes | None = None) -> None:
-        self.lanes = lanes or Lanes()
         self._gatherer: Gatherer[Event] = Gatherer(
-            self.lanes,
+            lanes or Lanes(),
             publisher.publish,
             max_items=MAX_ENTRIES_PER_CALL,
             on_error=lambda exc: PublishFailed(f"PutEvents failed: {type(exc).__name__}"),
         )
-
-    def lane(self) -> contextlib.AbstractContextManager[None]:
-        return self.lanes.lane()
 
     def publish(self, event: Event, *, then_completes: bool = False) -> None:
         """Publish `event` with whatever else is ready; raises `PublishFailed` if it was not taken.

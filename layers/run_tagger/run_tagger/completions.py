@@ -1,4 +1,4 @@
-"""The completions of a batch's requests, written together: BatchWriteItem calls of up to 25.
+"""The completions of a batch's requests, written together: BatchWriteItem calls of up to ten.
 
 Powertools' DynamoDB persistence layer records each success with an UpdateItem of its own: ten
 concurrent requests cost ten more round trips at the end of the batch. This layer is Powertools' own,
@@ -57,7 +57,7 @@ class BatchedCompletions(DynamoDBPersistenceLayer):
             lanes,
             self._write,
             max_items=MAX_ITEMS_PER_CALL,
-            on_error=lambda exc: CompletionNotSaved(f"BatchWriteItem failed: {type(exc).__name__}"),
+            on_error=lambda exc: CompletionNotSaved(_call_failed(exc)),
             follower=True,
         )
 
@@ -89,7 +89,7 @@ class BatchedCompletions(DynamoDBPersistenceLayer):
                     }
                 )
             except Exception as exc:  # the items an earlier attempt wrote stay written
-                return self._failed(len(items), left.values(), f"BatchWriteItem failed: {type(exc).__name__}")
+                return self._failed(len(items), left.values(), _call_failed(exc))
             unprocessed: list[WriteRequestOutputTypeDef] = (answer.get("UnprocessedItems") or {}).get(
                 self.table_name, []
             )
@@ -114,3 +114,7 @@ class BatchedCompletions(DynamoDBPersistenceLayer):
     def _key_of(self, item: dict[str, Any]) -> tuple[str, ...]:
         names = [self.key_attr] if self.sort_key_attr is None else [self.key_attr, self.sort_key_attr]
         return tuple(str(item.get(name)) for name in names)
+
+
+def _call_failed(exc: Exception) -> str:
+    return f"BatchWriteItem failed: {type(exc).__name__}"  # the error's type only: its text may quote items

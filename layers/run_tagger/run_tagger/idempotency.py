@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from run_tagger.batching import Lanes
 from run_tagger.errors import TransientError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from run_tagger.batching import Lanes
 
 # How long a completed request is remembered: a day covers SQS redeliveries and producers' resends.
 REMEMBER_SECONDS = 24 * 60 * 60
@@ -45,7 +46,7 @@ class IdempotencyUnavailable(TransientError):
 class Deduplicator:
     """Runs the work of a de-duplication key at most once (until it succeeds), backed by DynamoDB."""
 
-    def __init__(self, table_name: str, client: DynamoDBClient, lanes: Lanes | None = None) -> None:
+    def __init__(self, table_name: str, client: DynamoDBClient, lanes: Lanes) -> None:
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
         from run_tagger.completions import BatchedCompletions
@@ -55,7 +56,7 @@ class Deduplicator:
             raise_on_no_idempotency_key=True,
             expires_after_seconds=REMEMBER_SECONDS,
         )
-        persistence = BatchedCompletions(table_name, client, lanes or Lanes())
+        persistence = BatchedCompletions(table_name, client, lanes)
         self._once = idempotent_function(
             data_keyword_argument="claim",
             persistence_store=persistence,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,12 +42,13 @@ class TagRunService:
     settings: Settings
     pipeline: TagRunPipeline
     session: requests.Session
-    lanes: Lanes | None = None
+    lanes: Lanes
     dedup: Deduplicator | None = None
 
     def new_processor(self) -> ConcurrentBatchProcessor:
-        lane_scope = self.lanes.lane if self.lanes is not None else contextlib.nullcontext
-        return ConcurrentBatchProcessor(max_concurrency=lane_workers(self.settings), lane_scope=lane_scope)
+        return ConcurrentBatchProcessor(
+            max_concurrency=lane_workers(self.settings), lane_scope=self.lanes.lane
+        )
 
     def start_invocation(self, context: LambdaContext) -> None:
         """Per-invocation set-up: idempotency learns this invocation's deadline."""

@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         *figures.notes(timings, built),
         "latency figures run as deployed: IDEMPOTENCY_TABLE_NAME and DEAD_LETTER_QUEUE_URL set, "
         "log level INFO (to /dev/null); metrics and tracing off, as on the local stack",
-        "moto and the stand-in run in a process of their own: their CPU is not the handler's",
+        "moto and the stand-in run in a process of their own: their CPU is not the handler's; their calls "
+        "take turns on that process's one GIL, so its CPU per batch (figure 1's last line) is mostly time "
+        "the batch waits on it",
         f"machine: {machine}; measured in {time.perf_counter() - started:.0f} s",
     ]:
         print(f"- {line}")

@@ -8,7 +8,7 @@ from collections import Counter
 from benchmarks.aws_calls import describe
 from benchmarks.cold_start import ImportTimes
 from benchmarks.cpu import CpuResults
-from benchmarks.latency import LatencyResults, most_calls, most_connections, seconds
+from benchmarks.latency import LatencyResults, emulator_seconds, most_calls, most_connections, seconds
 from benchmarks.layer import MB, LayerSize
 from benchmarks.report import INFO, MET, NOT_MET, Peer, Row, at_most, median, milliseconds, ratio
 
@@ -41,6 +41,11 @@ def latency_rows(results: LatencyResults, repetitions: int, heavy: int) -> list[
                 Peer("serial handler (MAX_CONCURRENCY=1)", one(serial10)),
                 Peer("openai-python: 10 runs.update in turn", one(openai10)),
                 Peer("diagnostic: same handler, idempotency off", one(plain10)),
+                Peer(
+                    "diagnostic: emulator CPU per batch (moto + stand-in)",
+                    f"{milliseconds(emulator_seconds(results.concurrent[10]))}; "
+                    f"idempotency off {milliseconds(emulator_seconds(results.without_idempotency[10]))}",
+                ),
             ],
             repetitions,
         ),

@@ -46,6 +46,7 @@ class Invocation:
     cpu_seconds: float
     calls: Counter[str]
     connections_opened: int
+    emulator_cpu_seconds: float  # the stack process's CPU during the call: moto's and the stand-in's work
 
 
 class FunctionUnderTest:
@@ -56,7 +57,7 @@ class FunctionUnderTest:
         self._counter = counter
         self._log_level = log_level
         self._app: ModuleType | None = None
-        self._last: tuple[float, float, Counter[str]] | None = None
+        self._last: tuple[float, float, Counter[str], float] | None = None
         self._devnull = open(os.devnull, "w")  # noqa: SIM115 - kept for the process's lifetime
 
     def configure(self, *, max_concurrency: int, **overrides: str) -> None:
@@ -87,8 +88,9 @@ class FunctionUnderTest:
             raise BenchmarkError(f"expected one batch of {size}, the handler got {received}")
         if failed or error:
             raise BenchmarkError(f"{failed} of {size} messages failed ({error or 'reported by the handler'})")
-        seconds, cpu_seconds, calls = self._last
-        return Invocation(size, seconds, cpu_seconds, calls, self._stack.connections_opened())
+        seconds, cpu_seconds, calls, emulator_cpu_seconds = self._last
+        connections = self._stack.connections_opened()
+        return Invocation(size, seconds, cpu_seconds, calls, connections, emulator_cpu_seconds)
 
     def _poller(self, size: int) -> QueuePoller:
         return QueuePoller(
@@ -107,10 +109,12 @@ class FunctionUnderTest:
     def _timed_handler(self, event: dict[str, Any], context: Any) -> Any:
         handler = self._load().lambda_handler
         self._counter.reset()
+        emulator_started = self._stack.cpu_seconds()  # asked before and after the timed call, not during it
         cpu_started, started = time.process_time(), time.perf_counter()
         response = handler(event, context)
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-        self._last = (seconds, cpu_seconds, self._counter.snapshot())
+        emulator_cpu_seconds = self._stack.cpu_seconds() - emulator_started
+        self._last = (seconds, cpu_seconds, self._counter.snapshot(), emulator_cpu_seconds)
         return response
 
     def _send(self, bodies: list[str]) -> None:

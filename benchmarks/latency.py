@@ -86,6 +86,10 @@ def seconds(invocations: list[Invocation]) -> float:
     return median(invocation.seconds for invocation in invocations)
 
 
+def emulator_seconds(invocations: list[Invocation]) -> float:
+    return median(invocation.emulator_cpu_seconds for invocation in invocations)
+
+
 def most_calls(invocations: list[Invocation]) -> Counter[str]:
     """Each operation's largest count over the invocations (a count that varies shows as its worst)."""
     worst: Counter[str] = Counter()

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
@@ -66,6 +67,8 @@ def serve(latency_ms: int, commands: IO[str], answers: IO[str]) -> int:
                 case "clear":
                     stack.portkey.clear_requests()
                     answer({})
+                case "cpu":
+                    answer({"cpu_seconds": time.process_time()})
                 case other:
                     answer({"error": f"unknown op {other!r}"})
     return 0
@@ -171,6 +174,10 @@ class StackProcess:
 
     def clear_requests(self) -> None:
         self._call(op="clear")
+
+    def cpu_seconds(self) -> float:
+        """The child's process CPU time so far: moto's and the stand-in's work, serving every caller."""
+        return float(self._call(op="cpu")["cpu_seconds"])
 
     def _call(self, **command: object) -> dict[str, Any]:
         if self._child is None or self._child.stdin is None:

@@ -5,131 +5,39 @@ Time never passes for real: the client's clock, sleep and jitter are fakes.
 
 from __future__ import annotations
 
-import copy
 import email.utils
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 import requests
 import responses
-from hypothesis import HealthCheck, given, settings
 from run_tagger.errors import (
     DeadlineExceeded,
     InvalidResponse,
     PortkeyRejected,
     PortkeyUnavailable,
     RunNotFound,
-    TagRunError,
     Unauthorized,
 )
-from run_tagger.portkey import MAX_RESPONSE_BYTES, PortkeyClient
 
-from tests.strategies import spec_valid_runs
-from tests.support import a_run
+from tests.unit.portkey_fakes import (
+    API_KEY,
+    METADATA,
+    RUN_ID,
+    RUN_URL,
+    FakeJitter,
+    FakeTime,
+    failure,
+    modify,
+    new_client,
+    openai_error,
+    valid_run,
+)
 
-BASE_URL = "https://gateway.test/v1"
-THREAD_ID = "thread_abc123"
-RUN_ID = "run_abc123"
-RUN_URL = f"{BASE_URL}/threads/{THREAD_ID}/runs/{RUN_ID}"
-API_KEY = "pk-secret-123"
 PROVIDER_KEY = "sk-proj-Pr0viderS3cret"
 CONFIG_ID = "pc-routing-c0nfig"
-KEY_HEADERS = {"x-portkey-api-key": API_KEY, "x-portkey-virtual-key": "vk-openai-prod"}
-METADATA = {"team": "search", "ticket": "T-1"}
 RETRYABLE = [408, 409, 429, 500, 502, 503, 504]
-FAR = 1_000.0
-
-
-def valid_run(**changes: object) -> dict[str, Any]:
-    """A run object for the run this test file asks for, carrying the requested metadata."""
-    return a_run(**{"id": RUN_ID, "thread_id": THREAD_ID, "metadata": dict(METADATA), **changes})
-
-
-def openai_error(message: str) -> dict[str, object]:
-    return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
-
-
-@dataclass
-class FakeTime:
-    """A monotonic clock that only moves when the client sleeps."""
-
-    now: float = 0.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@dataclass
-class FakeJitter:
-    """Records the bounds it is asked for and answers with the upper one, so waits are predictable."""
-
-    bounds: list[tuple[float, float]] = field(default_factory=list)
-
-    def __call__(self, low: float, high: float) -> float:
-        self.bounds.append((low, high))
-        return high
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
-def jitter() -> FakeJitter:
-    return FakeJitter()
-
-
-@pytest.fixture
-def portkey() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-def new_client(
-    fake_time: FakeTime, jitter: FakeJitter | None = None, *, max_attempts: int = 3, timeout: float = 10.0
-) -> PortkeyClient:
-    return PortkeyClient(
-        requests.Session(),
-        base_url=BASE_URL,
-        timeout_seconds=timeout,
-        max_attempts=max_attempts,
-        clock=fake_time.clock,
-        sleep=fake_time.sleep,
-        jitter=jitter or FakeJitter(),
-    )
-
-
-def modify(
-    client: PortkeyClient,
-    *,
-    headers: dict[str, str] | None = None,
-    deadline: float = FAR,
-    metadata: dict[str, str] | None = None,
-) -> dict[str, object]:
-    run = client.modify_run(
-        THREAD_ID,
-        RUN_ID,
-        METADATA if metadata is None else metadata,
-        headers=KEY_HEADERS if headers is None else headers,
-        deadline=deadline,
-    )
-    return run.to_json_dict()
-
-
-def failure(client: PortkeyClient, **kwargs: Any) -> TagRunError:
-    with pytest.raises(TagRunError) as caught:
-        modify(client, **kwargs)
-    return caught.value
 
 
 # --- the request -----------------------------------------------------------------------------------
@@ -519,109 +427,6 @@ def test_attempt_with_less_than_half_a_second_left_is_not_started(
     assert error.code == "deadline_exceeded"
     assert error.retryable is True
     assert len(portkey.calls) == 0
-
-
-# --- invalid answers -------------------------------------------------------------------------------
-
-
-def _without(field_name: str) -> dict[str, Any]:
-    run = valid_run()
-    del run[field_name]
-    return run
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"<html>OK</html>",
-        b"",
-        b'{"id": "run_abc123", "object": ',
-        json.dumps(_without("status")).encode(),
-        json.dumps(valid_run(status="done")).encode(),
-        json.dumps(valid_run(object="thread.message")).encode(),
-        json.dumps([valid_run()]).encode(),
-    ],
-    ids=["html", "empty", "truncated", "missing-status", "unknown-status", "not-a-run", "array"],
-)
-def test_200_that_is_not_a_valid_run_is_an_invalid_response(
-    portkey: responses.RequestsMock, fake_time: FakeTime, body: bytes
-) -> None:
-    portkey.post(RUN_URL, body=body, content_type="application/json")
-
-    error = failure(new_client(fake_time))
-
-    assert isinstance(error, InvalidResponse)
-    assert error.code == "invalid_response"
-    assert error.retryable is False
-    assert error.status == 200
-    assert len(portkey.calls) == 1
-
-
-@pytest.mark.parametrize(
-    "answer",
-    [valid_run(id="run_other"), valid_run(thread_id="thread_other")],
-    ids=["other-run", "other-thread"],
-)
-def test_200_for_another_run_is_an_invalid_response(
-    portkey: responses.RequestsMock, fake_time: FakeTime, answer: dict[str, Any]
-) -> None:
-    portkey.post(RUN_URL, json=answer)
-
-    error = failure(new_client(fake_time))
-
-    assert isinstance(error, InvalidResponse)
-    assert "not run" in error.message
-
-
-@pytest.mark.parametrize(
-    "metadata",
-    [None, {}, {"team": "search"}, {"team": "other", "ticket": "T-1"}],
-    ids=["null", "empty", "missing-pair", "other-value"],
-)
-def test_200_without_the_requested_metadata_is_an_invalid_response(
-    portkey: responses.RequestsMock, fake_time: FakeTime, metadata: dict[str, str] | None
-) -> None:
-    portkey.post(RUN_URL, json=valid_run(metadata=metadata))
-
-    error = failure(new_client(fake_time))
-
-    assert isinstance(error, InvalidResponse)
-    assert "metadata" in error.message
-
-
-def test_200_larger_than_4_mib_is_an_invalid_response(
-    portkey: responses.RequestsMock, fake_time: FakeTime
-) -> None:
-    huge = valid_run(instructions="x" * MAX_RESPONSE_BYTES)
-    portkey.post(RUN_URL, json=huge)
-
-    error = failure(new_client(fake_time))
-
-    assert isinstance(error, InvalidResponse)
-    assert str(MAX_RESPONSE_BYTES) in error.message
-
-
-def test_200_just_under_4_mib_is_accepted(portkey: responses.RequestsMock, fake_time: FakeTime) -> None:
-    run = valid_run(instructions="")
-    padding = MAX_RESPONSE_BYTES - len(json.dumps(run).encode()) - 1000
-    portkey.post(RUN_URL, json=valid_run(instructions="x" * padding))
-
-    assert modify(new_client(fake_time))["instructions"] == "x" * padding
-
-
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
-@given(drawn=spec_valid_runs())
-def test_any_spec_valid_run_of_the_requested_run_and_metadata_is_returned_unchanged(
-    drawn: dict[str, object],
-) -> None:
-    answer = copy.deepcopy(drawn)
-    answer.update(id=RUN_ID, thread_id=THREAD_ID, metadata=dict(METADATA))
-    with responses.RequestsMock() as mock:
-        mock.post(RUN_URL, json=answer)
-
-        assert modify(new_client(FakeTime())) == answer
 
 
 def test_a_429_makes_the_next_request_of_the_client_wait_too(

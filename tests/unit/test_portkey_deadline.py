@@ -4,7 +4,6 @@ MAX_CONCURRENCY, not while a body trickles in."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -29,12 +28,6 @@ class SteppingClock:
     def __call__(self) -> float:
         self.now += self.step
         return self.now
-
-
-@pytest.fixture
-def portkey() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 def _client(

@@ -1,7 +1,7 @@
 """A Portkey stand-in on loopback: Modify run and Retrieve run under `/v1`, with injectable faults.
 
     python -m local.portkey --host 127.0.0.1 --port 8787 [--runs FILE] [--api-key KEY ...]
-                            [--latency-ms N] [--fail-rate 0.1] [--fail-status 500] [--seed N]
+                            [--latency-ms N] [--fail-rate 0.1] [--fail-status 500] [--seed N] [--gzip]
 
 In tests:
 
@@ -15,6 +15,7 @@ Standard library only, so the stack runs wherever Python does.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import random
 import re
@@ -30,7 +31,7 @@ from urllib.parse import unquote, urlsplit
 
 from local.portkey_checks import ApiError, check_headers, parse_modify_run
 from local.portkey_faults import Fault, FaultKind, RecordedRequest
-from local.portkey_http import LoopbackHTTPServer, Reply, json_reply
+from local.portkey_http import LoopbackHTTPServer, Reply, accepts_gzip, json_reply
 from local.runs import Run, RunStore, is_well_formed_id, load_runs_file
 
 __all__ = ["Fault", "FaultKind", "PortkeyStandIn", "RecordedRequest", "main"]
@@ -58,6 +59,7 @@ class PortkeyStandIn:
         fail_rate: float = 0.0,
         fail_status: int = 500,
         seed: int | None = None,
+        gzip_answers: bool = False,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self._address = (host, port)
@@ -72,6 +74,8 @@ class PortkeyStandIn:
         self.latency_ms = latency_ms
         self.fail_rate = fail_rate  # share of requests answered with `fail_status`, drawn from `seed`
         self.fail_status = fail_status
+        # Compress every answer with gzip for a client that accepts it, as a CDN-fronted gateway does.
+        self.gzip_answers = gzip_answers
         self._log = log  # None: silent, as tests want
         self._stopping = threading.Event()
         self._server: LoopbackHTTPServer | None = None
@@ -176,6 +180,7 @@ class PortkeyStandIn:
             self.fail_rate = 0.0
         self.accept_api_keys(None)
         self.latency_ms = 0
+        self.gzip_answers = False
         self.clear_requests()
 
     def _count_connection(self) -> None:
@@ -207,6 +212,9 @@ class PortkeyStandIn:
             )
         self._pause(self._latency_ms)
         reply = self._apply(fault, method, path, headers, body)
+        if self.gzip_answers and accepts_gzip(headers) and reply.body:
+            reply.body = gzip.compress(reply.body)
+            reply.headers["Content-Encoding"] = "gzip"
         if self._log is not None:  # the request line and outcome only: headers carry keys
             outcome = "reset" if reply.reset else str(reply.status)
             note = f" [fault: {fault.kind}]" if fault else ""
@@ -282,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--fail-rate", type=float, default=0.0, help="share of requests that fail, 0 to 1")
     add("--fail-status", type=int, default=500, help="status of those failures (default: %(default)s)")
     add("--seed", type=int, help="seed for --fail-rate, to replay a run")
+    add("--gzip", action="store_true", help="gzip every answer for a client that accepts it")
     args = parser.parse_args(argv)
     if not 0.0 <= args.fail_rate <= 1.0:
         parser.error("--fail-rate must be between 0 and 1")
@@ -300,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         fail_rate=args.fail_rate,
         fail_status=args.fail_status,
         seed=args.seed,
+        gzip_answers=args.gzip,
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
     signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C

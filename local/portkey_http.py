@@ -36,6 +36,24 @@ def json_reply(status: int, payload: Mapping[str, Any], headers: Mapping[str, st
     return Reply(status, json.dumps(payload).encode(), dict(headers or {}))
 
 
+def accepts_gzip(headers: Mapping[str, str]) -> bool:
+    """Whether Accept-Encoding lists gzip with a non-zero weight (`gzip;q=0` refuses it)."""
+    for coding in headers.get("accept-encoding", "").split(","):
+        name, *params = coding.split(";")
+        if name.strip().lower() != "gzip":
+            continue
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        return weight > 0
+    return False
+
+
 # (method, path as sent, headers with lower-case names, body) -> the answer
 type RequestHandler = Callable[[str, str, dict[str, str], bytes], Reply]
 

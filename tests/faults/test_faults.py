@@ -181,6 +181,49 @@ def test_a_persistent_403_is_unauthorized_after_one_refetch(
     assert len(portkey.requests) == 2
 
 
+def test_a_gzip_compressed_answer_is_read_like_a_plain_one(
+    stack: EmbeddedStack, lambda_poller: QueuePoller, portkey: PortkeyStandIn
+) -> None:
+    # Given Portkey compresses its answers, as a CDN-fronted gateway does
+    portkey.gzip_answers = True
+    stack.send(a_request())
+    # When the request is processed
+    outcome = lambda_poller.poll_once()
+    # Then the run was read through the compression and published once
+    assert outcome.failed == []
+    _settled_once(stack)
+
+
+def test_a_gzip_compressed_404_keeps_portkeys_message(
+    stack: EmbeddedStack, lambda_poller: QueuePoller, portkey: PortkeyStandIn
+) -> None:
+    portkey.gzip_answers = True
+    stack.send(a_request(thread_id="thread_it1", run_id="run_gone"))
+    gone = {"message": "No run found with id 'run_gone'.", "type": "invalid_request_error", "param": None}
+    portkey.inject(Fault.error(404, body={"error": {**gone, "code": None}}))
+
+    lambda_poller.poll_once()
+
+    dead = _dead_lettered(stack, "run_not_found")
+    assert attribute(dead, "error_message") == "No run found with id 'run_gone'."
+
+
+def test_a_gzip_answer_that_inflates_past_4_mib_is_an_invalid_response(
+    stack: EmbeddedStack, lambda_poller: QueuePoller, portkey: PortkeyStandIn
+) -> None:
+    # Given a run of more than 4 MiB, which gzip sends in a few kilobytes
+    run = make_run("thread_it1", "run_vast")
+    run["instructions"] = "x" * (4 * 1024 * 1024)
+    portkey.put_run(run)
+    portkey.gzip_answers = True
+    stack.send(a_request(run_id="run_vast"))
+    # When the request is processed
+    lambda_poller.poll_once()
+    # Then the answer is refused for its size once inflated, not read whole
+    dead = _dead_lettered(stack, "invalid_response")
+    assert "larger than 4194304 bytes" in attribute(dead, "error_message")
+
+
 def test_a_huge_run_is_published_truncated_not_dropped(
     stack: EmbeddedStack, portkey: PortkeyStandIn, configure: Configure
 ) -> None:

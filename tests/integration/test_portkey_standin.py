@@ -354,6 +354,38 @@ def test_random_failures_repeat_for_the_same_seed() -> None:
     assert set(first) == {200, 502}
 
 
+# -- compression -----------------------------------------------------------------------------------
+
+
+def test_gzip_answers_are_compressed_for_a_client_that_accepts_gzip(standin: PortkeyStandIn) -> None:
+    # given a stand-in told to compress, as a CDN-fronted gateway does
+    standin.gzip_answers = True
+    # when a client accepting gzip modifies a run, and asks for one that is not there
+    with requests.Session() as session:
+        session.headers["Accept-Encoding"] = "gzip"
+        found = modify(standin, {"metadata": {"a": "b"}}, session=session, run_id="run_gz")
+        missing = session.post(
+            run_url(standin, thread_id="thread bad"), json={"metadata": {}}, headers=HEADERS, timeout=5
+        )
+    # then both answers were sent compressed, and decode to the usual ones
+    assert found.headers["Content-Encoding"] == "gzip"
+    assert found.json()["metadata"] == {"a": "b"}
+    assert missing.headers["Content-Encoding"] == "gzip"
+    assert_openai_error(missing, 404)
+
+
+@pytest.mark.parametrize("accepted", ["identity", "gzip;q=0", "deflate"])
+def test_gzip_answers_stay_plain_for_a_client_that_does_not_accept_gzip(
+    standin: PortkeyStandIn, accepted: str
+) -> None:
+    standin.gzip_answers = True
+
+    response = modify(standin, {"metadata": {}}, headers={**HEADERS, "Accept-Encoding": accepted})
+
+    assert "Content-Encoding" not in response.headers
+    assert response.json()["object"] == "thread.run"
+
+
 # -- connections and records -----------------------------------------------------------------------
 
 
@@ -391,10 +423,13 @@ def test_reset_state_undoes_what_earlier_tests_set(standin: PortkeyStandIn) -> N
     standin.inject(Fault.reset(), times=3)
     standin.accept_api_keys({"pk-other"})
     standin.latency_ms = 10_000
+    standin.gzip_answers = True
     # when
     standin.reset_state()
     # then
-    assert modify(standin, {"metadata": {}}).status_code == 200
+    response = modify(standin, {"metadata": {}})
+    assert response.status_code == 200
+    assert "Content-Encoding" not in response.headers
     assert (standin.pending_faults, len(standin.requests), standin.connections_opened) == (0, 1, 1)
 
 

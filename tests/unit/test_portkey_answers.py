@@ -125,3 +125,17 @@ def test_any_spec_valid_run_of_the_requested_run_and_metadata_is_returned_unchan
         mock.post(RUN_URL, json=answer)
 
         assert modify(new_client(FakeTime())) == answer
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_run_with_a_non_json_number_is_an_invalid_response(
+    portkey: responses.RequestsMock, fake_time: FakeTime, constant: str
+) -> None:
+    # Given a run whose field the schema does not know holds a number JSON does not have
+    body = json.dumps(valid_run(tool_resources={"score": 0.5})).replace("0.5", constant).encode()
+    portkey.post(RUN_URL, body=body, content_type="application/json")
+
+    error = failure(new_client(fake_time))
+
+    assert isinstance(error, InvalidResponse)
+    assert error.message == "response is not JSON"

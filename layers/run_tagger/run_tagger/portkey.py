@@ -246,7 +246,7 @@ class PortkeyClient:
         if raw is None:
             raise InvalidResponse(f"response larger than {MAX_RESPONSE_BYTES} bytes", status=status)
         try:
-            payload = json.loads(raw)
+            payload = _load_json(raw)
         except ValueError:
             raise InvalidResponse("response is not JSON", status=status) from None
         from pydantic import ValidationError
@@ -273,14 +273,16 @@ class PortkeyClient:
 
 
 def _read_capped(response: requests.Response, clock: Callable[[], float], *, stop_at: float) -> bytes | None:
-    """The body, or None when it is larger than MAX_RESPONSE_BYTES (read no further than that).
+    """The body, decoded, or None when it is larger than MAX_RESPONSE_BYTES (read no further than that).
 
     A body that trickles in past `stop_at` is a timeout: requests' timeout bounds each read, not the whole.
+    requests asks for gzip or deflate and leaves the raw stream encoded, so it is decoded as it is read:
+    the cap applies to the decoded size, and a small body that would inflate past it stops there.
     """
     chunks: list[bytes] = []
     size = 0
     try:
-        while chunk := response.raw.read1(65536):
+        while chunk := response.raw.read1(65536, decode_content=True):
             size += len(chunk)
             if size > MAX_RESPONSE_BYTES:
                 return None
@@ -294,12 +296,21 @@ def _read_capped(response: requests.Response, clock: Callable[[], float], *, sto
     return b"".join(chunks)
 
 
+def _load_json(raw: bytes) -> Any:
+    """Strict JSON: NaN and Infinity, which Python's parser takes but JSON has not, are refused too."""
+    return json.loads(raw, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _error_message(raw: bytes | None, secrets: list[str]) -> str:
     """Portkey's own message (OpenAI's error shape or Portkey's gateway shape), with no key in it."""
     message = ""
     if raw:
         try:
-            payload = json.loads(raw)
+            payload = _load_json(raw)
         except ValueError:
             payload = None
         if isinstance(payload, dict):

@@ -23,6 +23,7 @@ from run_tagger.errors import (
 
 from tests.unit.portkey_fakes import (
     API_KEY,
+    KEY_HEADERS,
     METADATA,
     RUN_ID,
     RUN_URL,
@@ -221,6 +222,21 @@ def test_message_that_echoes_a_masked_key_never_carries_its_parts(
     error = failure(new_client(fake_time))
 
     assert "Pr0***S3cret" not in error.message
+
+
+def test_a_page_echoing_a_key_across_its_300th_character_carries_no_part_of_it(
+    portkey: responses.RequestsMock, fake_time: FakeTime
+) -> None:
+    # Given a proxy's HTML error page that echoes a key with no known prefix, across the part kept
+    key = "Zq8mR2vT9xLw4NcB7yHsK3pD6fJ1aE5u"
+    page = "<html>" + "." * 260 + f"bad header x-portkey-api-key: {key}</html>"
+    assert page.index(key) < 300 < page.index(key) + len(key)
+    portkey.post(RUN_URL, status=400, body=page)
+    # When the request fails with it
+    error = failure(new_client(fake_time), headers={**KEY_HEADERS, "x-portkey-api-key": key})
+    # Then no piece of the key is in the message
+    assert key[:8] not in error.message
+    assert error.message.startswith("<html>....")
 
 
 def test_error_body_that_is_not_json_is_kept_as_the_message(

@@ -307,7 +307,7 @@ def _refuse_constant(name: str) -> Any:
 
 def _error_message(raw: bytes | None, secrets: list[str]) -> str:
     """Portkey's own message (OpenAI's error shape or Portkey's gateway shape), with no key in it."""
-    message = ""
+    message, limit = "", 1000
     if raw:
         try:
             payload = _load_json(raw)
@@ -317,9 +317,11 @@ def _error_message(raw: bytes | None, secrets: list[str]) -> str:
             error = payload.get("error")
             found = error.get("message") if isinstance(error, dict) else payload.get("message")
             message = found if isinstance(found, str) else ""
-        if not message:
-            message = raw[:300].decode("utf-8", "replace")
+        if not message:  # a page, not an API error: its start is enough
+            message = raw.decode("utf-8", "replace")
+            limit = 300
+    # Redacted whole, then cut: a cut through a key first would leave a piece no redaction matches.
     for secret in secrets:
         message = message.replace(secret, "[redacted]")
     message = _KEY_LIKE.sub("[redacted]", message).strip()
-    return message[:1000] or "no message"
+    return message[:limit] or "no message"

@@ -88,6 +88,23 @@ def test_a_retry_after_past_the_deadline_sends_the_message_back(
     _back_on_queue(stack)
 
 
+def test_the_next_invocation_is_not_held_up_by_an_earlier_ones_429(
+    stack: EmbeddedStack, portkey: PortkeyStandIn, function: Any
+) -> None:
+    # Given an invocation whose request met a 429 asking to wait an hour, and went back to the queue
+    portkey.inject(Fault.error(429, headers={"Retry-After": "3600"}))
+    stack.send(a_request(run_id="run_first"))
+    poller = stack.poller(function.lambda_handler, timeout_seconds=10)
+    assert len(poller.poll_once().failed) == 1
+    # When the warm function's next invocation gets another request
+    stack.send(a_request(run_id="run_next"))
+    outcome = poller.poll_once()
+    # Then that invocation's requests (the first one's redelivery too) went to Portkey at once: tagged
+    assert outcome.failed == []
+    tagged = [e["detail"]["run"]["id"] for e in stack.published() if e["detail-type"] == "Run Tagged"]
+    assert "run_next" in tagged
+
+
 def test_a_reset_connection_is_retried(
     stack: EmbeddedStack, lambda_poller: QueuePoller, portkey: PortkeyStandIn
 ) -> None:

@@ -462,3 +462,47 @@ def test_a_429_makes_the_next_request_of_the_client_wait_too(
     modify(client)
     # Then it waited out the 2 s that were left before calling Portkey
     assert fake_time.sleeps == [3.0, 2.0]
+
+
+def test_a_429_does_not_hold_up_a_request_with_another_tenants_keys(
+    portkey: responses.RequestsMock, fake_time: FakeTime
+) -> None:
+    # Given a request that met a 429 asking for 3 s, then succeeded
+    portkey.add(responses.POST, RUN_URL, status=429, headers={"Retry-After": "3"})
+    portkey.add(responses.POST, RUN_URL, json=valid_run())
+    portkey.add(responses.POST, RUN_URL, json=valid_run())
+    client = new_client(fake_time)
+    modify(client)
+    # When a request with another tenant's keys starts while the pause is still on
+    fake_time.now -= 2.0
+    modify(client, headers={"x-portkey-api-key": "pk-globex", "x-portkey-virtual-key": "vk-globex"})
+    # Then it went at once
+    assert fake_time.sleeps == [3.0]
+
+
+def test_a_429_holds_up_requests_of_its_own_invocation_only(
+    portkey: responses.RequestsMock, fake_time: FakeTime
+) -> None:
+    # Given an invocation whose request met a 429 asking for an hour, more than it had left
+    portkey.add(responses.POST, RUN_URL, status=429, headers={"Retry-After": "3600"})
+    portkey.add(responses.POST, RUN_URL, json=valid_run())
+    client = new_client(fake_time)
+    assert isinstance(failure(client), PortkeyUnavailable)
+    # When the next invocation starts and sends a request with the same keys
+    client.start_invocation()
+    modify(client)
+    # Then it was sent at once, without waiting out the earlier invocation's pause
+    assert fake_time.sleeps == []
+    assert len(portkey.calls) == 2
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_a_retry_after_ms_that_is_not_a_finite_number_falls_back_to_backoff(
+    portkey: responses.RequestsMock, fake_time: FakeTime, jitter: FakeJitter, value: str
+) -> None:
+    portkey.post(RUN_URL, status=429, headers={"retry-after-ms": value})
+    portkey.post(RUN_URL, json=valid_run())
+
+    modify(new_client(fake_time, jitter))
+
+    assert fake_time.sleeps == [jitter.bounds[0][1]]

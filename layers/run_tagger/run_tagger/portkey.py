@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import re
 import threading
@@ -54,22 +55,32 @@ class _Answer:
     raw: Any  # urllib3's response, for Retry's bookkeeping
 
 
+type Credentials = frozenset[tuple[str, str]]  # the key and routing headers a request is sent with
+
+
 class RateGate:
-    """Shared by every request of a client: when Portkey answers 429, all of them pause together."""
+    """One invocation's rate limit: when Portkey answers 429, every request sent with the same keys
+    pauses together. Requests with other keys (another tenant's) are not held up by it."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._open_at = 0.0
+        self._open_at: dict[Credentials, float] = {}
         self._lock = threading.Lock()
 
-    def hold(self, seconds: float) -> None:
+    def hold(self, credentials: Credentials, seconds: float) -> None:
         with self._lock:
-            self._open_at = max(self._open_at, self._clock() + seconds)
+            until = self._clock() + seconds
+            self._open_at[credentials] = max(self._open_at.get(credentials, until), until)
 
-    def pause(self) -> float:
-        """Seconds until requests may go again (0: now)."""
+    def pause(self, credentials: Credentials) -> float:
+        """Seconds until requests with these keys may go again (0: now)."""
         with self._lock:
-            return max(0.0, self._open_at - self._clock())
+            return max(0.0, self._open_at.get(credentials, 0.0) - self._clock())
+
+    def clear(self) -> None:
+        """Forget every hold: a new invocation starts with the gate open."""
+        with self._lock:
+            self._open_at.clear()
 
 
 def new_session(pool_size: int) -> requests.Session:
@@ -145,9 +156,10 @@ class PortkeyClient:
         }
         body = json.dumps({"metadata": dict(metadata)}, ensure_ascii=False).encode("utf-8")
         secrets = [value.removeprefix("Bearer ") for value in headers.values() if value]
+        credentials: Credentials = frozenset(headers.items())
         policy = self._policy
         while True:
-            self._wait_for_gate(deadline)
+            self._wait_for_gate(credentials, deadline)
             answer, failure = self._attempt(url, body, request_headers, deadline, secrets)
             if answer is not None and answer.status not in RETRYABLE_STATUSES:
                 return self._read_run(answer, thread_id, run_id, metadata, secrets)
@@ -157,13 +169,17 @@ class PortkeyClient:
                 raise failure from None
             wait = self._wait_before_retry(policy, answer)
             if answer is not None and answer.status == 429:
-                self._gate.hold(wait)  # everyone backs off, not only this request
+                self._gate.hold(credentials, wait)  # all requests with these keys back off, not only this one
             if self._clock() + wait + MIN_ATTEMPT_SECONDS > deadline:
                 raise failure
             self._sleep(wait)
 
-    def _wait_for_gate(self, deadline: float) -> None:
-        pause = self._gate.pause()
+    def start_invocation(self) -> None:
+        """A 429 holds the requests of one invocation only: the next starts with the gate open."""
+        self._gate.clear()
+
+    def _wait_for_gate(self, credentials: Credentials, deadline: float) -> None:
+        pause = self._gate.pause(credentials)
         if pause <= 0:
             return
         if self._clock() + pause + MIN_ATTEMPT_SECONDS > deadline:
@@ -216,7 +232,9 @@ class PortkeyClient:
             retry_after_ms = answer.headers.get("retry-after-ms")
             if retry_after_ms:
                 with contextlib.suppress(ValueError):
-                    return max(0.0, float(retry_after_ms) / 1000.0)
+                    milliseconds = float(retry_after_ms)
+                    if math.isfinite(milliseconds):  # "inf" and "nan" parse, but say nothing usable
+                        return max(0.0, milliseconds / 1000.0)
             retry_after = answer.headers.get("Retry-After")
             if retry_after:
                 # An unparsable header falls back to our own backoff.

@@ -42,6 +42,7 @@ class TagRunService:
     settings: Settings
     pipeline: TagRunPipeline
     session: requests.Session
+    portkey: PortkeyClient
     lanes: Lanes
     dedup: Deduplicator | None = None
 
@@ -51,7 +52,8 @@ class TagRunService:
         )
 
     def start_invocation(self, context: LambdaContext) -> None:
-        """Per-invocation set-up: idempotency learns this invocation's deadline."""
+        """Per-invocation set-up: the rate limit opens again; idempotency learns the deadline."""
+        self.portkey.start_invocation()
         if self.dedup is not None:
             self.dedup.register_lambda_context(context)
 
@@ -105,5 +107,10 @@ def build_service(
         dedup=dedup,
     )
     return TagRunService(
-        settings=settings, pipeline=TagRunPipeline(deps), session=session, lanes=lanes, dedup=dedup
+        settings=settings,
+        pipeline=TagRunPipeline(deps),
+        session=session,
+        portkey=portkey,
+        lanes=lanes,
+        dedup=dedup,
     )

@@ -11,7 +11,7 @@ import pytest
 import responses
 from hypothesis import HealthCheck, given, settings
 from run_tagger.errors import InvalidResponse
-from run_tagger.portkey import MAX_RESPONSE_BYTES
+from run_tagger.portkey_answers import MAX_RESPONSE_BYTES
 
 from tests.strategies import spec_valid_runs
 from tests.unit.portkey_fakes import (

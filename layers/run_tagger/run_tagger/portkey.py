@@ -10,7 +10,6 @@ import contextlib
 import json
 import math
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,29 +19,23 @@ from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3 import exceptions as urllib3_errors
 from urllib3.exceptions import InvalidHeader, MaxRetryError
+from urllib3.util import Timeout
 from urllib3.util.retry import Retry
 
 from run_tagger.errors import (
     DeadlineExceeded,
-    InvalidResponse,
-    PortkeyRejected,
     PortkeyUnavailable,
-    RunNotFound,
     TagRunError,
-    Unauthorized,
 )
-from run_tagger.run import Run, parse_run
+from run_tagger.portkey_answers import error_message, read_capped, read_run
+from run_tagger.run import Run
 
 RETRYABLE_STATUSES: Final = frozenset({408, 409, 429, *range(500, 600)})
-MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 # An attempt is not started with less time than this left: it could not finish.
 MIN_ATTEMPT_SECONDS: Final = 0.5
 BACKOFF_BASE_SECONDS: Final = 0.5
 BACKOFF_CAP_SECONDS: Final = 8.0
-# Anything that looks like a key, even a masked one ("sk-abc***xyz"), is cut from Portkey's messages.
-_KEY_LIKE = re.compile(r"\b(?:sk|pk|vk|rk)-[A-Za-z0-9_*.\-]{3,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +155,14 @@ class PortkeyClient:
             self._wait_for_gate(credentials, deadline)
             answer, failure = self._attempt(url, body, request_headers, deadline, secrets)
             if answer is not None and answer.status not in RETRYABLE_STATUSES:
-                return self._read_run(answer, thread_id, run_id, metadata, secrets)
+                return read_run(
+                    answer.status,
+                    answer.content,
+                    thread_id=thread_id,
+                    run_id=run_id,
+                    metadata=metadata,
+                    secrets=secrets,
+                )
             try:
                 policy = policy.increment(method="POST", url=url, response=answer.raw if answer else None)
             except MaxRetryError:
@@ -199,11 +199,18 @@ class PortkeyClient:
             if remaining < MIN_ATTEMPT_SECONDS:
                 raise DeadlineExceeded(f"{remaining:.1f}s left before the deadline: Modify run not started")
             timeout = min(self._timeout, remaining)
+            stop_at = self._clock() + timeout  # the whole attempt: connecting, the headers, the body
             try:
                 response = self._session.post(
-                    url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+                    url,
+                    data=body,
+                    headers=headers,
+                    # total: connecting and waiting for the headers share one budget, not one each.
+                    timeout=Timeout(total=timeout),  # type: ignore[arg-type]  # requests takes it; its stubs do not
+                    allow_redirects=False,
+                    stream=True,
                 )
-                content = _read_capped(response, self._clock, stop_at=self._clock() + timeout)
+                content = read_capped(response, self._clock, stop_at=stop_at)
             except requests.Timeout:
                 return None, PortkeyUnavailable(f"Portkey did not answer within {timeout:.1f}s")
             except requests.RequestException as exc:
@@ -213,7 +220,7 @@ class PortkeyClient:
             if slot is not None:
                 slot.release()
         answer = _Answer(response.status_code, response.headers, content, response.raw)
-        message = _error_message(content, secrets) if answer.status >= 400 else ""
+        message = error_message(content, secrets) if answer.status >= 400 else ""
         return answer, PortkeyUnavailable(
             f"Portkey answered {answer.status}: {message}", status=answer.status
         )
@@ -243,103 +250,3 @@ class PortkeyClient:
         # Full jitter: anywhere between 0 and the capped exponential step.
         step = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (len(policy.history) - 1))
         return self._jitter(0.0, step)
-
-    def _read_run(
-        self,
-        answer: _Answer,
-        thread_id: str,
-        run_id: str,
-        metadata: Mapping[str, str],
-        secrets: list[str],
-    ) -> Run:
-        status, raw = answer.status, answer.content
-        if status == 404:
-            raise RunNotFound(_error_message(raw, secrets), status=status)
-        if status in (401, 403):
-            raise Unauthorized(_error_message(raw, secrets), status=status)
-        if 400 <= status < 500:
-            raise PortkeyRejected(_error_message(raw, secrets), status=status)
-        if not 200 <= status < 300:
-            raise InvalidResponse(f"Portkey answered HTTP {status}, expected 200 with a run", status=status)
-        if raw is None:
-            raise InvalidResponse(f"response larger than {MAX_RESPONSE_BYTES} bytes", status=status)
-        try:
-            payload = _load_json(raw)
-        except ValueError:
-            raise InvalidResponse("response is not JSON", status=status) from None
-        from pydantic import ValidationError
-
-        try:
-            run = parse_run(payload)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'run'}: {err['msg']}"
-                for err in exc.errors(include_input=False, include_url=False)[:5]
-            )
-            raise InvalidResponse(f"response is not a valid run: {problems}", status=status) from None
-        if run.id != run_id or run.thread_id != thread_id:
-            raise InvalidResponse(
-                f"response is run {run.id!r} of thread {run.thread_id!r}, "
-                f"not run {run_id!r} of thread {thread_id!r}",
-                status=status,
-            )
-        # Modify run replaces the metadata; a backend that merges keeps other pairs, which is fine too.
-        carried = run.metadata or {}
-        if any(carried.get(key) != value for key, value in metadata.items()):
-            raise InvalidResponse("response does not carry the requested metadata", status=status)
-        return run
-
-
-def _read_capped(response: requests.Response, clock: Callable[[], float], *, stop_at: float) -> bytes | None:
-    """The body, decoded, or None when it is larger than MAX_RESPONSE_BYTES (read no further than that).
-
-    A body that trickles in past `stop_at` is a timeout: requests' timeout bounds each read, not the whole.
-    requests asks for gzip or deflate and leaves the raw stream encoded, so it is decoded as it is read:
-    the cap applies to the decoded size, and a small body that would inflate past it stops there.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        while chunk := response.raw.read1(65536, decode_content=True):
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                return None
-            chunks.append(chunk)
-            if clock() > stop_at:
-                raise requests.Timeout("Portkey's answer did not arrive in time")
-    except urllib3_errors.HTTPError as exc:
-        raise requests.ConnectionError(f"Portkey's answer broke off: {type(exc).__name__}") from None
-    finally:
-        response.close()
-    return b"".join(chunks)
-
-
-def _load_json(raw: bytes) -> Any:
-    """Strict JSON: NaN and Infinity, which Python's parser takes but JSON has not, are refused too."""
-    return json.loads(raw, parse_constant=_refuse_constant)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _error_message(raw: bytes | None, secrets: list[str]) -> str:
-    """Portkey's own message (OpenAI's error shape or Portkey's gateway shape), with no key in it."""
-    message, limit = "", 1000
-    if raw:
-        try:
-            payload = _load_json(raw)
-        except ValueError:
-            payload = None
-        if isinstance(payload, dict):
-            error = payload.get("error")
-            found = error.get("message") if isinstance(error, dict) else payload.get("message")
-            message = found if isinstance(found, str) else ""
-        if not message:  # a page, not an API error: its start is enough
-            message = raw.decode("utf-8", "replace")
-            limit = 300
-    # Redacted whole, then cut: a cut through a key first would leave a piece no redaction matches.
-    for secret in secrets:
-        message = message.replace(secret, "[redacted]")
-    message = _KEY_LIKE.sub("[redacted]", message).strip()
-    return message[:limit] or "no message"

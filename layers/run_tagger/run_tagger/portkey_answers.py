@@ -1,0 +1,141 @@
+"""Reading Portkey's answer: the body within the attempt's time and size, the run it must be, and an
+error's own message with no key in it."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import requests
+import urllib3
+from urllib3 import exceptions as urllib3_errors
+
+from run_tagger.errors import InvalidResponse, PortkeyRejected, RunNotFound, Unauthorized
+from run_tagger.run import Run, parse_run
+
+MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
+# Anything that looks like a key, even a masked one ("sk-abc***xyz"), is cut from Portkey's messages.
+_KEY_LIKE = re.compile(r"\b(?:sk|pk|vk|rk)-[A-Za-z0-9_*.\-]{3,}")
+
+
+def read_run(
+    status: int,
+    raw: bytes | None,
+    *,
+    thread_id: str,
+    run_id: str,
+    metadata: Mapping[str, str],
+    secrets: list[str],
+) -> Run:
+    """The run a Modify run answer carries (`raw` None: larger than MAX_RESPONSE_BYTES), or the typed
+    error its status or content makes it."""
+    if status == 404:
+        raise RunNotFound(error_message(raw, secrets), status=status)
+    if status in (401, 403):
+        raise Unauthorized(error_message(raw, secrets), status=status)
+    if 400 <= status < 500:
+        raise PortkeyRejected(error_message(raw, secrets), status=status)
+    if not 200 <= status < 300:
+        raise InvalidResponse(f"Portkey answered HTTP {status}, expected 200 with a run", status=status)
+    if raw is None:
+        raise InvalidResponse(f"response larger than {MAX_RESPONSE_BYTES} bytes", status=status)
+    try:
+        payload = load_json(raw)
+    except ValueError:
+        raise InvalidResponse("response is not JSON", status=status) from None
+    from pydantic import ValidationError
+
+    try:
+        run = parse_run(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'run'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)[:5]
+        )
+        raise InvalidResponse(f"response is not a valid run: {problems}", status=status) from None
+    if run.id != run_id or run.thread_id != thread_id:
+        raise InvalidResponse(
+            f"response is run {run.id!r} of thread {run.thread_id!r}, "
+            f"not run {run_id!r} of thread {thread_id!r}",
+            status=status,
+        )
+    # Modify run replaces the metadata; a backend that merges keeps other pairs, which is fine too.
+    carried = run.metadata or {}
+    if any(carried.get(key) != value for key, value in metadata.items()):
+        raise InvalidResponse("response does not carry the requested metadata", status=status)
+    return run
+
+
+def read_capped(response: requests.Response, clock: Callable[[], float], *, stop_at: float) -> bytes | None:
+    """The body, decoded, or None when it is larger than MAX_RESPONSE_BYTES (read no further than that).
+
+    Every read may wait only for what is left until `stop_at`, so a body that trickles in is a timeout
+    at `stop_at`, not a read timeout later. requests asks for gzip or deflate and leaves the raw stream
+    encoded, so it is decoded as it is read: the cap applies to the decoded size, and a small body that
+    would inflate past it stops there.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            left = stop_at - clock()
+            if left <= 0:
+                raise requests.Timeout("Portkey's answer did not arrive in time")
+            _wait_at_most(response, left)
+            chunk = response.raw.read1(65536, decode_content=True)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                return None
+            chunks.append(chunk)
+    except urllib3_errors.ReadTimeoutError:
+        raise requests.Timeout("Portkey's answer did not arrive in time") from None
+    except urllib3_errors.HTTPError as exc:
+        raise requests.ConnectionError(f"Portkey's answer broke off: {type(exc).__name__}") from None
+    finally:
+        response.close()
+    return b"".join(chunks)
+
+
+def _wait_at_most(response: requests.Response, seconds: float) -> None:
+    """Let the next read of the answer's socket block for `seconds` at most (its timeout was the rest
+    of the attempt's budget when the headers came)."""
+    connection = response.raw.connection if isinstance(response.raw, urllib3.HTTPResponse) else None
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        sock.settimeout(seconds)
+
+
+def load_json(raw: bytes) -> Any:
+    """Strict JSON: NaN and Infinity, which Python's parser takes but JSON has not, are refused too."""
+    return json.loads(raw, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def error_message(raw: bytes | None, secrets: list[str]) -> str:
+    """Portkey's own message (OpenAI's error shape or Portkey's gateway shape), with no key in it."""
+    message, limit = "", 1000
+    if raw:
+        try:
+            payload = load_json(raw)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            error = payload.get("error")
+            found = error.get("message") if isinstance(error, dict) else payload.get("message")
+            message = found if isinstance(found, str) else ""
+        if not message:  # a page, not an API error: its start is enough
+            message = raw.decode("utf-8", "replace")
+            limit = 300
+    # Redacted whole, then cut: a cut through a key first would leave a piece no redaction matches.
+    for secret in secrets:
+        message = message.replace(secret, "[redacted]")
+    message = _KEY_LIKE.sub("[redacted]", message).strip()
+    return message[:limit] or "no message"

@@ -276,6 +276,21 @@ def test_the_default_secret_missing_is_invalid_configuration(
     assert portkey.requests == []
 
 
+def test_a_tenant_whose_secret_is_scheduled_for_deletion_is_an_unknown_tenant(
+    stack: EmbeddedStack, lambda_poller: QueuePoller, portkey: PortkeyStandIn
+) -> None:
+    # Given an off-boarded tenant: its keys secret is scheduled for deletion, still in its recovery window
+    secret_id = f"{stack.resources.tenant_secret_prefix}acme"
+    stack.aws.client("secretsmanager").delete_secret(SecretId=secret_id, RecoveryWindowInDays=7)
+    stack.send(a_request(tenant="acme"))
+    # When its request is processed
+    lambda_poller.poll_once()
+    # Then it is dead-lettered at once as an unknown tenant (not retried until redrive); Portkey is not called
+    dead = _dead_lettered(stack, "invalid_request")
+    assert "scheduled for deletion" in attribute(dead, "error_message")
+    assert portkey.requests == []
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("not json at all", "is not JSON"), (json.dumps({"virtual_key": "vk-only"}), "api_key is missing")],

@@ -260,6 +260,21 @@ def test_tenant_whose_secret_does_not_exist_is_an_invalid_request_for_an_unknown
     assert "globex" in str(caught.value)
 
 
+def test_tenant_whose_secret_is_scheduled_for_deletion_is_an_invalid_request_for_an_unknown_tenant() -> None:
+    # Given a tenant's secret that Secrets Manager refuses as scheduled for deletion
+    provider = FakeSecretsProvider(error_codes={f"{TENANT_PREFIX}acme": "InvalidRequestException"})
+    # When its keys are asked for, then the request is refused for good, saying why
+    with pytest.raises(InvalidRequest, match=r"unknown tenant 'acme'.*scheduled for deletion"):
+        store(provider).keys_for("acme")
+
+
+def test_the_default_secret_scheduled_for_deletion_is_an_invalid_configuration() -> None:
+    provider = FakeSecretsProvider(error_codes={DEFAULT_SECRET: "InvalidRequestException"})
+
+    with pytest.raises(InvalidConfiguration, match="scheduled for deletion"):
+        store(provider).keys_for(None)
+
+
 def test_tenant_without_a_configured_prefix_is_an_invalid_request_and_reads_no_secret() -> None:
     provider = FakeSecretsProvider(
         {DEFAULT_SECRET: json.dumps({"api_key": API_KEY, "virtual_key": VIRTUAL_KEY})}

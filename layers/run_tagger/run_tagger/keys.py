@@ -18,9 +18,13 @@ from run_tagger.errors import InvalidConfiguration, InvalidRequest, KeysUnavaila
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-# The one GetSecretValue error that is permanent (§2); any other (throttling, AccessDenied, KMS) may
-# heal without touching the message, so it is transient and the message comes back.
-_SECRET_MISSING = {"ResourceNotFoundException"}
+# The GetSecretValue errors that mean the secret is gone (§2: permanent); any other (throttling,
+# AccessDenied, KMS) may heal without touching the message, so it is transient and the message comes back.
+# InvalidRequestException is GetSecretValue's answer for a secret scheduled for deletion.
+_SECRET_MISSING = {
+    "ResourceNotFoundException": "does not exist",
+    "InvalidRequestException": "is scheduled for deletion",
+}
 # A value that cannot go into an HTTP header as it is (printable ASCII, no surrounding blanks) would fail
 # every call, or be altered on the way: refuse it as configuration.
 _HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
@@ -121,10 +125,13 @@ class KeyStore:
             value = self._provider.get(secret_id, max_age=self._max_age, force_fetch=refresh)
         except GetParameterError as exc:
             code = _client_error_code(exc)
-            if code in _SECRET_MISSING and tenant is not None:
-                raise InvalidRequest(f"tenant: unknown tenant {tenant!r} (no secret {secret_id!r})") from None
-            if code in _SECRET_MISSING:
-                raise InvalidConfiguration(f"keys secret {secret_id!r} does not exist") from None
+            gone = _SECRET_MISSING.get(code or "")
+            if gone and tenant is not None:
+                raise InvalidRequest(
+                    f"tenant: unknown tenant {tenant!r} (secret {secret_id!r} {gone})"
+                ) from None
+            if gone:
+                raise InvalidConfiguration(f"keys secret {secret_id!r} {gone}") from None
             raise KeysUnavailable(
                 f"keys secret {secret_id!r} could not be fetched ({code or 'error'})"
             ) from None

@@ -118,6 +118,32 @@ def test_given_a_base_url_that_is_not_an_absolute_http_url_when_loaded_then_it_i
     assert "PORTKEY_BASE_URL" in refusal({"PORTKEY_SECRET_ID": SECRET_ID, "PORTKEY_BASE_URL": url})
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.portkey.ai/v1 ",
+        "https://api.portkey.ai/v1\n",
+        " https://api.portkey.ai/v1",
+        "https://api.portkey.ai/v 1",
+    ],
+    ids=["trailing-space", "trailing-newline", "leading-space", "inner-space"],
+)
+def test_given_a_base_url_with_a_blank_when_loaded_then_it_is_refused_saying_so(url: str) -> None:
+    # A YAML block scalar easily leaves a newline; sent as it is, every path would be a 404.
+    message = refusal({"PORTKEY_SECRET_ID": SECRET_ID, "PORTKEY_BASE_URL": url})
+
+    assert "PORTKEY_BASE_URL" in message
+    assert "blanks" in message
+
+
+@pytest.mark.parametrize("url", ["https://api.portkey.ai:99999/v1", "http://127.0.0.1:port/v1"])
+def test_given_a_base_url_with_an_invalid_port_when_loaded_then_it_is_refused(url: str) -> None:
+    message = refusal({"PORTKEY_SECRET_ID": SECRET_ID, "PORTKEY_BASE_URL": url})
+
+    assert "PORTKEY_BASE_URL" in message
+    assert "port" in message
+
+
 def test_given_a_base_url_with_a_trailing_slash_when_loaded_then_paths_join_without_a_double_slash() -> None:
     assert load(PORTKEY_BASE_URL="https://gateway.example.com/v1/").portkey_base_url == (
         "https://gateway.example.com/v1"

@@ -49,9 +49,16 @@ class Settings(BaseModel):
     @field_validator("portkey_base_url")
     @classmethod
     def _https_unless_loopback(cls, value: str) -> str:
+        if any(char.isspace() or not char.isprintable() for char in value):
+            # requests would percent-encode it into every path: each call a 404, the cause well hidden.
+            raise ValueError("must not contain blanks or control characters (a stray space or newline?)")
         parts = urlsplit(value)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ValueError("must be an absolute http(s) URL such as https://api.portkey.ai/v1")
+        try:
+            parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+        except ValueError:
+            raise ValueError("has a port that is not a number from 0 to 65535") from None
         if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise ValueError("plain http is allowed only for loopback hosts; use https")
         if parts.query or parts.fragment:

@@ -54,7 +54,10 @@ def trickling_server(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_an_answer_that_trickles_in_ends_when_the_attempts_budget_does(trickling_server: str) -> None:
     # Given a client allowed 1 s per attempt, and an answer that never lets a single read wait 1 s
     client = PortkeyClient(
-        new_session(1), base_url=trickling_server, timeout_seconds=BUDGET_SECONDS, max_attempts=1
+        new_session(1, trickling_server),
+        base_url=trickling_server,
+        timeout_seconds=BUDGET_SECONDS,
+        max_attempts=1,
     )
     started = time.monotonic()
     # When a run is modified

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -76,9 +76,15 @@ class RateGate:
             self._open_at.clear()
 
 
-def new_session(pool_size: int) -> requests.Session:
-    """A session whose connection pool holds `pool_size` connections per host, with no hidden retries."""
+def new_session(pool_size: int, base_url: str) -> requests.Session:
+    """A session whose connection pool holds `pool_size` connections per host, with no hidden retries.
+
+    For a plain-http base URL (loopback only) the environment's proxy settings are ignored: a proxy
+    would receive the keys in clear text, from another host perhaps. https goes through a proxy as a
+    tunnel, so keys stay encrypted and HTTPS_PROXY is honoured.
+    """
     session = requests.Session()
+    session.trust_env = urlsplit(base_url).scheme == "https"
     adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0, pool_block=False)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

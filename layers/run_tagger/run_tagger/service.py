@@ -70,7 +70,7 @@ def build_service(
 ) -> TagRunService:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    session = session or new_session(settings.max_concurrency)
+    session = session or new_session(settings.max_concurrency, settings.portkey_base_url)
     keys = KeyStore(
         SecretsProvider(boto3_client=clients.secrets),
         default_secret_id=settings.portkey_secret_id,

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from run_tagger.batching import EventBatcher
 from run_tagger.errors import InvalidRequest, PortkeyUnavailable, PublishFailed, RunNotFound
 from run_tagger.publisher import Event, EventBuilder, EventPublisher, entry_size
@@ -224,6 +226,34 @@ def test_run_tag_failed_with_a_large_request_fits_a_small_event_limit() -> None:
     )
 
     assert size_of(event) <= 4_096
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    wide=st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF, categories=["Lo", "So"]),
+    message_length=st.integers(min_value=0, max_value=5_000),
+    with_request=st.booleans(),
+)
+def test_run_tag_failed_fits_the_smallest_event_limit_whatever_its_text(
+    wide: str, message_length: int, with_request: bool
+) -> None:
+    # Given the largest request the contract lets in, in four-byte characters where text is free,
+    # and an error message of up to 5,000 of them
+    request = TagRunRequest(
+        thread_id="t" * 128,
+        run_id="r" * 128,
+        metadata={wide * 64 if i == 0 else f"k{i:02d}": wide * 512 for i in range(16)},
+        request_id=wide * 128,
+        tenant="a" * 64,
+    )
+    error = InvalidRequest(wide * message_length)
+    # When its Run Tag Failed event is built for the smallest EVENT_MAX_BYTES allowed
+    event = EventBuilder(source=SOURCE, max_bytes=4_096).run_tag_failed(
+        request if with_request else None, error, "msg-6"
+    )
+    # Then it fits, and what is left of the message is whole characters of it
+    assert size_of(event) <= 4_096
+    assert wide * len(event.detail["error"]["message"]) == event.detail["error"]["message"]
 
 
 # --- publishing ----------------------------------------------------------------------------------

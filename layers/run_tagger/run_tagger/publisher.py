@@ -91,6 +91,13 @@ class EventBuilder:
             # Only a request's metadata can still make it this large; the original body stays in the DLQ.
             detail["request"]["metadata"] = {}
             detail_json = _dumps(detail)
+        overflow = entry_size(self._source, RUN_TAG_FAILED, detail_json) - self._max_bytes
+        if overflow > 0:
+            # What is left is a request of a few hundred bytes at most: the message gives way, by bytes
+            # (characters are up to four), never cut inside a character.
+            message = detail["error"]["message"].encode()
+            detail["error"]["message"] = message[: max(0, len(message) - overflow)].decode(errors="ignore")
+            detail_json = _dumps(detail)
         return Event(RUN_TAG_FAILED, detail, detail_json)
 
     def _fits(self, detail_type: str, detail_json: str) -> bool:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
 from run_tagger.dead_letter import DeadLetterQueue
-from run_tagger.errors import InvalidRequest
+from run_tagger.errors import InvalidRequest, PublishFailed
 
 
 class RecordingSqs:
@@ -45,3 +47,64 @@ def test_a_fifo_dlq_gets_the_group_and_a_deduplication_id() -> None:
     DeadLetterQueue(sqs, "https://sqs/q.fifo").send("{}", InvalidRequest("x"), message_id="m3", group_id="g")  # type: ignore[arg-type]
 
     assert (sqs.sent[0]["MessageGroupId"], sqs.sent[0]["MessageDeduplicationId"]) == ("g", "m3")
+
+
+class SizeLimitedSqs(RecordingSqs):
+    """Refuses a message as SQS does when its body and attributes together pass `limit` bytes."""
+
+    def __init__(self, limit: int, *, code: str = "InvalidParameterValue") -> None:
+        super().__init__()
+        self.limit = limit
+        self.code = code
+        self.refused = 0
+
+    def send_message(self, **kwargs: Any) -> dict[str, str]:
+        size = len(kwargs["MessageBody"].encode()) + sum(
+            len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
+            for name, value in kwargs["MessageAttributes"].items()
+        )
+        if size > self.limit:
+            self.refused += 1
+            reason = f"One or more parameters are invalid. Reason: Message must be shorter than {self.limit}"
+            raise ClientError({"Error": {"Code": self.code, "Message": reason}}, "SendMessage")
+        return super().send_message(**kwargs)
+
+
+def test_a_body_too_large_for_its_whole_reason_keeps_the_code_and_source_id() -> None:
+    # Given a DLQ whose size limit leaves room beside the body for a short reason only
+    sqs = SizeLimitedSqs(limit=1_100)
+    error = InvalidRequest("request: " + "unknown field 'x'; " * 50)
+    # When the message is dead-lettered
+    DeadLetterQueue(sqs, "https://sqs/q").send("b" * 1_000, error, message_id="m4")  # type: ignore[arg-type]
+    # Then it went, its body whole, with the error code and the source message id
+    [sent] = sqs.sent
+    assert sent["MessageBody"] == "b" * 1_000
+    assert set(sent["MessageAttributes"]) == {"error_code", "source_message_id"}
+    assert sqs.refused == 1
+
+
+def test_a_body_at_the_size_limit_goes_bare_rather_than_not_at_all() -> None:
+    sqs = SizeLimitedSqs(limit=1_000)
+
+    DeadLetterQueue(sqs, "https://sqs/q").send("b" * 1_000, InvalidRequest("too big"), message_id="m5")  # type: ignore[arg-type]
+
+    [sent] = sqs.sent
+    assert (sent["MessageBody"], sent["MessageAttributes"]) == ("b" * 1_000, {})
+
+
+def test_a_body_too_large_even_bare_is_a_failure_to_dead_letter() -> None:
+    sqs = SizeLimitedSqs(limit=10)
+
+    with pytest.raises(PublishFailed, match="dead-letter queue"):
+        DeadLetterQueue(sqs, "https://sqs/q").send("b" * 1_000, InvalidRequest("x"), message_id="m6")  # type: ignore[arg-type]
+
+    assert sqs.refused == 3
+
+
+def test_any_other_refusal_is_not_retried_without_the_reason() -> None:
+    sqs = SizeLimitedSqs(limit=0, code="AccessDenied")
+
+    with pytest.raises(PublishFailed, match="ClientError"):
+        DeadLetterQueue(sqs, "https://sqs/q").send("{}", InvalidRequest("x"), message_id="m7")  # type: ignore[arg-type]
+
+    assert sqs.refused == 1

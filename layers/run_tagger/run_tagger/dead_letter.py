@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from run_tagger.errors import PublishFailed, TagRunError
 
 if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
@@ -42,23 +43,50 @@ class DeadLetterQueue:
         }
         if error.status is not None:
             attributes["error_status"] = {"DataType": "Number", "StringValue": str(error.status)}
-        try:
-            if self._fifo:
-                self._client.send_message(
-                    QueueUrl=self._queue_url,
-                    MessageBody=body,
-                    MessageAttributes=attributes,
-                    MessageGroupId=group_id or "dead-letters",
-                    MessageDeduplicationId=message_id,
-                )
-            else:
-                self._client.send_message(
-                    QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=attributes
-                )
-        except (ClientError, BotoCoreError) as exc:
-            raise PublishFailed(
-                f"could not send the message to the dead-letter queue: {type(exc).__name__}"
-            ) from None
+        # SQS counts attributes in a message's size: a body near the limit cannot carry its whole reason.
+        # It goes with the code and source id alone then, or bare: the body is what must not be lost
+        # (the Run Tag Failed event, published first, carries the whole reason and the message id).
+        essentials = {name: attributes[name] for name in ("error_code", "source_message_id")}
+        for attempt in (attributes, essentials, {}):
+            try:
+                self._send(body, attempt, message_id=message_id, group_id=group_id)
+                return
+            except ClientError as exc:
+                if not _too_large(exc) or not attempt:
+                    raise PublishFailed(
+                        f"could not send the message to the dead-letter queue: {type(exc).__name__}"
+                    ) from None
+            except BotoCoreError as exc:
+                raise PublishFailed(
+                    f"could not send the message to the dead-letter queue: {type(exc).__name__}"
+                ) from None
+
+    def _send(
+        self,
+        body: str,
+        attributes: dict[str, MessageAttributeValueTypeDef],
+        *,
+        message_id: str,
+        group_id: str | None,
+    ) -> None:
+        if self._fifo:
+            self._client.send_message(
+                QueueUrl=self._queue_url,
+                MessageBody=body,
+                MessageAttributes=attributes,
+                MessageGroupId=group_id or "dead-letters",
+                MessageDeduplicationId=message_id,
+            )
+        else:
+            self._client.send_message(
+                QueueUrl=self._queue_url, MessageBody=body, MessageAttributes=attributes
+            )
+
+
+def _too_large(exc: ClientError) -> bool:
+    """Whether SQS refused the message for its size (its attributes count in it)."""
+    error = exc.response.get("Error", {})
+    return error.get("Code") == "InvalidParameterValue" and "shorter than" in error.get("Message", "")
 
 
 def _attribute_text(text: str) -> str:

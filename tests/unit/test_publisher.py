@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from run_tagger.batching import EventBatcher
-from run_tagger.errors import InvalidRequest, PortkeyUnavailable, PublishFailed, RunNotFound
+from run_tagger.errors import InvalidRequest, InvalidResponse, PortkeyUnavailable, PublishFailed, RunNotFound
 from run_tagger.publisher import Event, EventBuilder, EventPublisher, entry_size
 from run_tagger.request import TagRunRequest
 
@@ -196,6 +196,16 @@ def test_run_tag_failed_for_a_portkey_answer_carries_the_request_and_the_http_st
         "retryable": False,
     }
     assert event.detail["message_id"] == "msg-2"
+
+
+def test_a_run_tagged_event_that_cannot_fit_even_truncated_says_the_run_was_tagged() -> None:
+    # Given a request and run carrying the most metadata there is, and the smallest event limit
+    metadata = {f"key{i:02d}": "v" * 512 for i in range(16)}
+    request = TagRunRequest(thread_id="thread_abc123", run_id="run_abc123", metadata=metadata)
+    builder = EventBuilder(source=SOURCE, max_bytes=4_096)
+    # When its Run Tagged event is built, then the failure says the tag itself went through
+    with pytest.raises(InvalidResponse, match=r"the run was tagged, but .* EVENT_MAX_BYTES \(4096\)"):
+        builder.run_tagged(a_run(metadata=metadata), request)
 
 
 def test_run_tag_failed_reports_a_retryable_error_as_retryable() -> None:

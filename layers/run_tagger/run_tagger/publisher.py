@@ -75,7 +75,11 @@ class EventBuilder:
             detail_json = _dumps(slim)
             if self._fits(RUN_TAGGED, detail_json):
                 return Event(RUN_TAGGED, slim, detail_json)
-        raise InvalidResponse(f"run is too large to publish within {self._max_bytes} bytes, even truncated")
+        # Nothing left to cut but the metadata, which the event exists to carry.
+        raise InvalidResponse(
+            f"the run was tagged, but its event does not fit EVENT_MAX_BYTES ({self._max_bytes}) "
+            "even truncated"
+        )
 
     def run_tag_failed(self, request: TagRunRequest | None, error: TagRunError, message_id: str) -> Event:
         detail: dict[str, Any] = {

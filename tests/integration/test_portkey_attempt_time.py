@@ -3,6 +3,7 @@ a body that trickles in all count against PORTKEY_TIMEOUT_SECONDS, not each on i
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 import time
@@ -19,8 +20,11 @@ BUDGET_SECONDS = 1.0
 @pytest.fixture
 def trickling_server(request: pytest.FixtureRequest) -> Iterator[str]:
     """Sends the headers after `request.param[0]` seconds, then one byte of its body per
-    `request.param[1]` seconds: no single wait reaches a read timeout of the whole budget."""
-    headers_after, byte_every = request.param
+    `request.param[1]` seconds (a gzip body when `request.param[2]`): no single wait reaches a read
+    timeout of the whole budget."""
+    headers_after, byte_every, gzipped = request.param
+    body = gzip.compress(b'{"id": "run_a", "object": "thread.run"}' * 20) if gzipped else b" " * 100
+    encoding = b"Content-Encoding: gzip\r\n" if gzipped else b""
     stop = threading.Event()
     listener = socket.create_server(("127.0.0.1", 0))
 
@@ -30,11 +34,12 @@ def trickling_server(request: pytest.FixtureRequest) -> Iterator[str]:
             connection.recv(65536)
             if stop.wait(headers_after):
                 return
-            connection.sendall(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-            )
-            while not stop.wait(byte_every):
-                connection.sendall(b" ")
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            connection.sendall(head.encode() + encoding + b"\r\n")
+            for byte in body:
+                if stop.wait(byte_every):
+                    return
+                connection.sendall(bytes([byte]))
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -47,8 +52,8 @@ def trickling_server(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize(
     "trickling_server",
-    [(0.6, 0.6), (0.0, 0.95)],
-    ids=["headers-late-then-a-byte-each-0.6s", "a-byte-each-0.95s"],
+    [(0.6, 0.6, False), (0.0, 0.95, False), (0.0, 0.3, True)],
+    ids=["headers-late-then-a-byte-each-0.6s", "a-byte-each-0.95s", "gzip-a-byte-each-0.3s"],
     indirect=True,
 )
 def test_an_answer_that_trickles_in_ends_when_the_attempts_budget_does(trickling_server: str) -> None:

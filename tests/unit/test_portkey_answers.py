@@ -4,14 +4,16 @@ a permanent `invalid_response`, however the answer was encoded on the wire."""
 from __future__ import annotations
 
 import copy
+import gzip
 import json
+import zlib
 from typing import Any
 
 import pytest
 import responses
 from hypothesis import HealthCheck, given, settings
-from run_tagger.errors import InvalidResponse
-from run_tagger.portkey_answers import MAX_RESPONSE_BYTES
+from run_tagger.errors import InvalidResponse, RunNotFound
+from run_tagger.portkey_body import MAX_RESPONSE_BYTES
 
 from tests.strategies import spec_valid_runs
 from tests.unit.portkey_fakes import (
@@ -23,6 +25,7 @@ from tests.unit.portkey_fakes import (
     failure,
     modify,
     new_client,
+    openai_error,
     valid_run,
 )
 
@@ -139,3 +142,75 @@ def test_a_run_with_a_non_json_number_is_an_invalid_response(
 
     assert isinstance(error, InvalidResponse)
     assert error.message == "response is not JSON"
+
+
+# --- encodings: decoded by the client itself, as the body arrives ------------------------------------
+
+
+def _encoded(encoding: str, data: bytes) -> bytes:
+    match encoding:
+        case "gzip":
+            return gzip.compress(data)
+        case "gzip, two members":
+            half = len(data) // 2
+            return gzip.compress(data[:half]) + gzip.compress(data[half:])
+        case "deflate":  # HTTP's deflate: the zlib format
+            return zlib.compress(data)
+        case _:  # "raw deflate", which some servers send as deflate
+            compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+            return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "gzip, two members", "deflate", "raw deflate"])
+def test_a_compressed_run_is_read_like_a_plain_one(
+    portkey: responses.RequestsMock, fake_time: FakeTime, encoding: str
+) -> None:
+    run = valid_run(instructions="be brief " * 200)
+    header = encoding.split(",", maxsplit=1)[0].replace("raw ", "")
+    body = _encoded(encoding, json.dumps(run).encode())
+    portkey.post(RUN_URL, body=body, content_type="application/json", headers={"Content-Encoding": header})
+
+    assert modify(new_client(fake_time)) == run
+
+
+def test_the_client_asks_only_for_the_encodings_it_decodes(
+    portkey: responses.RequestsMock, fake_time: FakeTime
+) -> None:
+    portkey.post(RUN_URL, json=valid_run())
+
+    modify(new_client(fake_time))
+
+    assert portkey.calls[0].request.headers["Accept-Encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "reason"),
+    [
+        ("gzip", json.dumps(valid_run()).encode(), "response is not valid gzip"),
+        ("gzip", gzip.compress(json.dumps(valid_run()).encode())[:-12], "response is not valid gzip"),
+        ("br", b"\x1b\x00\x00", "response encoded as 'br', which was not asked for"),
+    ],
+    ids=["plain-body-labelled-gzip", "gzip-cut-short", "an-encoding-not-asked-for"],
+)
+def test_a_200_whose_body_is_not_its_encoding_is_an_invalid_response_at_once(
+    portkey: responses.RequestsMock, fake_time: FakeTime, encoding: str, body: bytes, reason: str
+) -> None:
+    portkey.post(RUN_URL, body=body, content_type="application/json", headers={"Content-Encoding": encoding})
+
+    error = failure(new_client(fake_time))
+
+    assert isinstance(error, InvalidResponse)
+    assert (error.message, error.retryable, error.status) == (reason, False, 200)
+    assert len(portkey.calls) == 1
+
+
+def test_a_404_whose_body_is_not_its_encoding_is_still_run_not_found(
+    portkey: responses.RequestsMock, fake_time: FakeTime
+) -> None:
+    body = json.dumps(openai_error("No run found with id 'run_abc123'.")).encode()
+    portkey.post(RUN_URL, status=404, body=body, headers={"Content-Encoding": "gzip"})
+
+    error = failure(new_client(fake_time))
+
+    assert isinstance(error, RunNotFound)
+    assert error.message == "response is not valid gzip"

@@ -28,7 +28,8 @@ from run_tagger.errors import (
     PortkeyUnavailable,
     TagRunError,
 )
-from run_tagger.portkey_answers import error_message, read_capped, read_run
+from run_tagger.portkey_answers import error_message, read_run
+from run_tagger.portkey_body import ACCEPT_ENCODING, Unreadable, read_body
 from run_tagger.run import Run
 
 RETRYABLE_STATUSES: Final = frozenset({408, 409, 429, *range(500, 600)})
@@ -40,11 +41,11 @@ BACKOFF_CAP_SECONDS: Final = 8.0
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    """Portkey's answer, read whole: `content` is None when it was larger than MAX_RESPONSE_BYTES."""
+    """Portkey's answer, read whole, decoded: `Unreadable` when too large or not what it claims to be."""
 
     status: int
     headers: Mapping[str, str]
-    content: bytes | None
+    content: bytes | Unreadable
     raw: Any  # urllib3's response, for Retry's bookkeeping
 
 
@@ -151,6 +152,7 @@ class PortkeyClient:
             **headers,
             "Content-Type": "application/json",
             "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,  # what portkey_body decodes, whatever else is installed
             "OpenAI-Beta": "assistants=v2",
         }
         body = json.dumps({"metadata": dict(metadata)}, ensure_ascii=False).encode("utf-8")
@@ -216,7 +218,7 @@ class PortkeyClient:
                     allow_redirects=False,
                     stream=True,
                 )
-                content = read_capped(response, self._clock, stop_at=stop_at)
+                content = read_body(response, self._clock, stop_at=stop_at)
             except requests.Timeout:
                 return None, PortkeyUnavailable(f"Portkey did not answer within {timeout:.1f}s")
             except requests.RequestException as exc:

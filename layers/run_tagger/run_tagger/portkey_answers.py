@@ -1,37 +1,31 @@
-"""Reading Portkey's answer: the body within the attempt's time and size, the run it must be, and an
-error's own message with no key in it."""
+"""What Portkey's answer says: the run it must be, or the typed error its status makes it, with
+Portkey's own message and no key in it."""
 
 from __future__ import annotations
 
 import json
 import re
-import socket
-from collections.abc import Callable, Mapping
-from typing import Any, Final
-
-import requests
-import urllib3
-from urllib3 import exceptions as urllib3_errors
+from collections.abc import Mapping
+from typing import Any
 
 from run_tagger.errors import InvalidResponse, PortkeyRejected, RunNotFound, Unauthorized
+from run_tagger.portkey_body import Unreadable
 from run_tagger.run import Run, parse_run
 
-MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 # Anything that looks like a key, even a masked one ("sk-abc***xyz"), is cut from Portkey's messages.
 _KEY_LIKE = re.compile(r"\b(?:sk|pk|vk|rk)-[A-Za-z0-9_*.\-]{3,}")
 
 
 def read_run(
     status: int,
-    raw: bytes | None,
+    raw: bytes | Unreadable,
     *,
     thread_id: str,
     run_id: str,
     metadata: Mapping[str, str],
     secrets: list[str],
 ) -> Run:
-    """The run a Modify run answer carries (`raw` None: larger than MAX_RESPONSE_BYTES), or the typed
-    error its status or content makes it."""
+    """The run a Modify run answer carries, or the typed error its status or body makes it."""
     if status == 404:
         raise RunNotFound(error_message(raw, secrets), status=status)
     if status in (401, 403):
@@ -40,8 +34,8 @@ def read_run(
         raise PortkeyRejected(error_message(raw, secrets), status=status)
     if not 200 <= status < 300:
         raise InvalidResponse(f"Portkey answered HTTP {status}, expected 200 with a run", status=status)
-    if raw is None:
-        raise InvalidResponse(f"response larger than {MAX_RESPONSE_BYTES} bytes", status=status)
+    if isinstance(raw, Unreadable):
+        raise InvalidResponse(raw.reason, status=status)
     try:
         payload = load_json(raw)
     except ValueError:
@@ -69,47 +63,6 @@ def read_run(
     return run
 
 
-def read_capped(response: requests.Response, clock: Callable[[], float], *, stop_at: float) -> bytes | None:
-    """The body, decoded, or None when it is larger than MAX_RESPONSE_BYTES (read no further than that).
-
-    Every read may wait only for what is left until `stop_at`, so a body that trickles in is a timeout
-    at `stop_at`, not a read timeout later. requests asks for gzip or deflate and leaves the raw stream
-    encoded, so it is decoded as it is read: the cap applies to the decoded size, and a small body that
-    would inflate past it stops there.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        while True:
-            left = stop_at - clock()
-            if left <= 0:
-                raise requests.Timeout("Portkey's answer did not arrive in time")
-            _wait_at_most(response, left)
-            chunk = response.raw.read1(65536, decode_content=True)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                return None
-            chunks.append(chunk)
-    except urllib3_errors.ReadTimeoutError:
-        raise requests.Timeout("Portkey's answer did not arrive in time") from None
-    except urllib3_errors.HTTPError as exc:
-        raise requests.ConnectionError(f"Portkey's answer broke off: {type(exc).__name__}") from None
-    finally:
-        response.close()
-    return b"".join(chunks)
-
-
-def _wait_at_most(response: requests.Response, seconds: float) -> None:
-    """Let the next read of the answer's socket block for `seconds` at most (its timeout was the rest
-    of the attempt's budget when the headers came)."""
-    connection = response.raw.connection if isinstance(response.raw, urllib3.HTTPResponse) else None
-    sock = getattr(connection, "sock", None)
-    if isinstance(sock, socket.socket):
-        sock.settimeout(seconds)
-
-
 def load_json(raw: bytes) -> Any:
     """Strict JSON: NaN and Infinity, which Python's parser takes but JSON has not, are refused too."""
     return json.loads(raw, parse_constant=_refuse_constant)
@@ -119,8 +72,10 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def error_message(raw: bytes | None, secrets: list[str]) -> str:
+def error_message(raw: bytes | Unreadable | None, secrets: list[str]) -> str:
     """Portkey's own message (OpenAI's error shape or Portkey's gateway shape), with no key in it."""
+    if isinstance(raw, Unreadable):
+        return raw.reason
     message, limit = "", 1000
     if raw:
         try:

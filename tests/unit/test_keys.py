@@ -30,6 +30,7 @@ class FakeSecretsProvider:
 
     secrets: dict[str, str | bytes] = field(default_factory=dict)
     error_codes: dict[str, str] = field(default_factory=dict)
+    error_messages: dict[str, str] = field(default_factory=dict)
     calls: list[tuple[str, int | None, bool]] = field(default_factory=list)
 
     def get(self, name: str, max_age: int | None = None, force_fetch: bool = False) -> str | bytes:
@@ -39,9 +40,8 @@ class FakeSecretsProvider:
             code = "ResourceNotFoundException"
         if code is not None:
             try:
-                raise ClientError(
-                    {"Error": {"Code": code, "Message": f"{code} for {name}"}}, "GetSecretValue"
-                )
+                message = self.error_messages.get(name, f"{code} for {name}")
+                raise ClientError({"Error": {"Code": code, "Message": message}}, "GetSecretValue")
             except ClientError as exc:
                 # Powertools wraps every failure this way: the ClientError is only the context.
                 raise GetParameterError(str(exc))  # noqa: B904
@@ -260,18 +260,42 @@ def test_tenant_whose_secret_does_not_exist_is_an_invalid_request_for_an_unknown
     assert "globex" in str(caught.value)
 
 
+MARKED_FOR_DELETION = "You can't perform this operation on the secret because it was marked for deletion."
+OTHER_ACCOUNTS_DEFAULT_KEY = (
+    "You can't access a secret from a different AWS account if you encrypt the secret with the default KMS "
+    "service key."
+)
+
+
 def test_tenant_whose_secret_is_scheduled_for_deletion_is_an_invalid_request_for_an_unknown_tenant() -> None:
     # Given a tenant's secret that Secrets Manager refuses as scheduled for deletion
-    provider = FakeSecretsProvider(error_codes={f"{TENANT_PREFIX}acme": "InvalidRequestException"})
+    secret = f"{TENANT_PREFIX}acme"
+    provider = FakeSecretsProvider(
+        error_codes={secret: "InvalidRequestException"}, error_messages={secret: MARKED_FOR_DELETION}
+    )
     # When its keys are asked for, then the request is refused for good, saying why
     with pytest.raises(InvalidRequest, match=r"unknown tenant 'acme'.*scheduled for deletion"):
         store(provider).keys_for("acme")
 
 
 def test_the_default_secret_scheduled_for_deletion_is_an_invalid_configuration() -> None:
-    provider = FakeSecretsProvider(error_codes={DEFAULT_SECRET: "InvalidRequestException"})
+    provider = FakeSecretsProvider(
+        error_codes={DEFAULT_SECRET: "InvalidRequestException"},
+        error_messages={DEFAULT_SECRET: MARKED_FOR_DELETION},
+    )
 
     with pytest.raises(InvalidConfiguration, match="scheduled for deletion"):
+        store(provider).keys_for(None)
+
+
+def test_another_invalid_request_for_the_secret_is_transient_not_a_deletion() -> None:
+    # Given a secret another account reads under the default KMS key: a set-up fault that can be fixed
+    provider = FakeSecretsProvider(
+        error_codes={DEFAULT_SECRET: "InvalidRequestException"},
+        error_messages={DEFAULT_SECRET: OTHER_ACCOUNTS_DEFAULT_KEY},
+    )
+    # When the keys are asked for, then the failure is transient: the message comes back, not to the DLQ
+    with pytest.raises(KeysUnavailable, match="InvalidRequestException"):
         store(provider).keys_for(None)
 
 

@@ -20,11 +20,10 @@ if TYPE_CHECKING:
 
 # The GetSecretValue errors that mean the secret is gone (§2: permanent); any other (throttling,
 # AccessDenied, KMS) may heal without touching the message, so it is transient and the message comes back.
-# InvalidRequestException is GetSecretValue's answer for a secret scheduled for deletion.
-_SECRET_MISSING = {
-    "ResourceNotFoundException": "does not exist",
-    "InvalidRequestException": "is scheduled for deletion",
-}
+# InvalidRequestException means "scheduled for deletion" only when its message says so: it is also the
+# answer for a secret another account reads under the default KMS key, a set-up fault that can heal.
+_DOES_NOT_EXIST = "ResourceNotFoundException"
+_MARKED_FOR_DELETION = re.compile(r"marked (for )?delet", re.IGNORECASE)
 # A value that cannot go into an HTTP header as it is (printable ASCII, no surrounding blanks) would fail
 # every call, or be altered on the way: refuse it as configuration.
 _HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
@@ -124,8 +123,12 @@ class KeyStore:
         try:
             value = self._provider.get(secret_id, max_age=self._max_age, force_fetch=refresh)
         except GetParameterError as exc:
-            code = _client_error_code(exc)
-            gone = _SECRET_MISSING.get(code or "")
+            code, message = _client_error(exc)
+            gone = None
+            if code == _DOES_NOT_EXIST:
+                gone = "does not exist"
+            elif code == "InvalidRequestException" and _MARKED_FOR_DELETION.search(message):
+                gone = "is scheduled for deletion"
             if gone and tenant is not None:
                 raise InvalidRequest(
                     f"tenant: unknown tenant {tenant!r} (secret {secret_id!r} {gone})"
@@ -142,16 +145,18 @@ class KeyStore:
         return value
 
 
-def _client_error_code(exc: BaseException) -> str | None:
-    """The AWS error code behind a Powertools error (it wraps the ClientError as its context)."""
+def _client_error(exc: BaseException) -> tuple[str | None, str]:
+    """The AWS error code and message behind a Powertools error (it wraps the ClientError as its
+    context). The message is matched, never repeated: it names the secret, not its value, but still."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     cause = exc.__cause__ or exc.__context__
     if isinstance(cause, ClientError):
-        return str(cause.response.get("Error", {}).get("Code", "")) or None
+        error = cause.response.get("Error", {})
+        return str(error.get("Code", "")) or None, str(error.get("Message", ""))
     if isinstance(cause, BotoCoreError):
-        return type(cause).__name__
-    return None
+        return type(cause).__name__, ""
+    return None, ""
 
 
 def _describe(exc: ValidationError) -> str:

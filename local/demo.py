@@ -52,9 +52,13 @@ def _describe_event(event: dict[str, Any]) -> str:
 
 
 def _describe_dead_letter(message: dict[str, Any]) -> str:
-    attributes = {name: value.get("StringValue", "") for name, value in message["MessageAttributes"].items()}
+    # A body too large to carry its reason goes bare; the event has the reason then.
+    attributes = {
+        name: value.get("StringValue", "") for name, value in message.get("MessageAttributes", {}).items()
+    }
     body = _one_line(message["Body"])
-    return f"  {attributes['error_code']}: {attributes['error_message']}\n      body: {body}"
+    reason = f"{attributes.get('error_code', '(no reason attached)')}: {attributes.get('error_message', '')}"
+    return f"  {reason}\n      body: {body}"
 
 
 def _one_line(body: str, width: int = 110) -> str:

@@ -70,16 +70,21 @@ class SizeLimitedSqs(RecordingSqs):
         return super().send_message(**kwargs)
 
 
-def test_a_body_too_large_for_its_whole_reason_keeps_the_code_and_source_id() -> None:
+def test_a_body_too_large_for_its_whole_reason_keeps_the_code_the_reasons_start_and_source_id() -> None:
     # Given a DLQ whose size limit leaves room beside the body for a short reason only
-    sqs = SizeLimitedSqs(limit=1_100)
+    sqs = SizeLimitedSqs(limit=1_200)
     error = InvalidRequest("request: " + "unknown field 'x'; " * 50)
     # When the message is dead-lettered
     DeadLetterQueue(sqs, "https://sqs/q").send("b" * 1_000, error, message_id="m4")  # type: ignore[arg-type]
-    # Then it went, its body whole, with the error code and the source message id
+    # Then it went, its body whole, with the error code, the reason's first 100 characters and the source id
     [sent] = sqs.sent
     assert sent["MessageBody"] == "b" * 1_000
-    assert set(sent["MessageAttributes"]) == {"error_code", "source_message_id"}
+    attributes = {name: value["StringValue"] for name, value in sent["MessageAttributes"].items()}
+    assert attributes == {
+        "error_code": "invalid_request",
+        "error_message": error.message[:100],
+        "source_message_id": "m4",
+    }
     assert sqs.refused == 1
 
 

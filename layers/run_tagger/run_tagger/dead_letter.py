@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 MAX_ATTRIBUTE_CHARS = 1000
+SHORT_CHARS = 100  # the reason's start, when the whole one does not fit beside the body
 # SQS accepts only these characters in attribute values (XML's): anything else is replaced.
 _NOT_ALLOWED = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -44,10 +45,18 @@ class DeadLetterQueue:
         if error.status is not None:
             attributes["error_status"] = {"DataType": "Number", "StringValue": str(error.status)}
         # SQS counts attributes in a message's size: a body near the limit cannot carry its whole reason.
-        # It goes with the code and source id alone then, or bare: the body is what must not be lost
-        # (the Run Tag Failed event, published first, carries the whole reason and the message id).
-        essentials = {name: attributes[name] for name in ("error_code", "source_message_id")}
-        for attempt in (attributes, essentials, {}):
+        # It goes with the code, the reason's start and the source id then, or bare: the body is what
+        # must not be lost (the Run Tag Failed event, published first, has the whole reason).
+        short: dict[str, MessageAttributeValueTypeDef] = {
+            "error_code": attributes["error_code"],
+            "error_message": {
+                "DataType": "String",
+                "StringValue": _attribute_text(error.message[:SHORT_CHARS]),
+            },
+            "source_message_id": attributes["source_message_id"],
+        }
+        bare: dict[str, MessageAttributeValueTypeDef] = {}
+        for attempt in (attributes, short, bare):
             try:
                 self._send(body, attempt, message_id=message_id, group_id=group_id)
                 return

@@ -136,7 +136,9 @@ def test_given_a_base_url_with_a_blank_when_loaded_then_it_is_refused_saying_so(
     assert "blanks" in message
 
 
-@pytest.mark.parametrize("url", ["https://api.portkey.ai:99999/v1", "http://127.0.0.1:port/v1"])
+@pytest.mark.parametrize(
+    "url", ["https://api.portkey.ai:99999/v1", "http://127.0.0.1:port/v1", "https://api.portkey.ai:0/v1"]
+)
 def test_given_a_base_url_with_an_invalid_port_when_loaded_then_it_is_refused(url: str) -> None:
     message = refusal({"PORTKEY_SECRET_ID": SECRET_ID, "PORTKEY_BASE_URL": url})
 

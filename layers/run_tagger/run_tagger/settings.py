@@ -56,9 +56,11 @@ class Settings(BaseModel):
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ValueError("must be an absolute http(s) URL such as https://api.portkey.ai/v1")
         try:
-            parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+            port = parts.port  # urlsplit checks the port only when it is read; None: the scheme's
         except ValueError:
-            raise ValueError("has a port that is not a number from 0 to 65535") from None
+            port = 0
+        if port == 0:
+            raise ValueError("has a port that is not a number from 1 to 65535")
         if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise ValueError("plain http is allowed only for loopback hosts; use https")
         if parts.query or parts.fragment:

@@ -214,3 +214,25 @@ def test_a_404_whose_body_is_not_its_encoding_is_still_run_not_found(
 
     assert isinstance(error, RunNotFound)
     assert error.message == "response is not valid gzip"
+
+
+def test_bytes_after_the_end_of_a_gzip_body_are_ignored(
+    portkey: responses.RequestsMock, fake_time: FakeTime
+) -> None:
+    # Given a gzip body followed by a stray newline, which other clients ignore too
+    run = valid_run()
+    body = gzip.compress(json.dumps(run).encode()) + b"\n"
+    portkey.post(RUN_URL, body=body, content_type="application/json", headers={"Content-Encoding": "gzip"})
+
+    assert modify(new_client(fake_time)) == run
+
+
+def test_an_empty_error_body_labelled_gzip_has_no_message_not_a_decoding_error(
+    portkey: responses.RequestsMock, fake_time: FakeTime
+) -> None:
+    portkey.post(RUN_URL, status=404, body=b"", headers={"Content-Encoding": "gzip"})
+
+    error = failure(new_client(fake_time))
+
+    assert isinstance(error, RunNotFound)
+    assert error.message == "no message"

@@ -3,10 +3,13 @@ decoded, and decoded here, as it arrives, from gzip or deflate (the encodings th
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import requests
 import urllib3
@@ -16,7 +19,9 @@ MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 ACCEPT_ENCODING: Final = "gzip, deflate"
 _READ_BYTES = 65536
 _PLAIN = frozenset({"", "identity"})
-_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_GZIP = 16 + zlib.MAX_WBITS
+_WBITS = {"gzip": _GZIP, "x-gzip": _GZIP, "deflate": zlib.MAX_WBITS}
+_LATE = "Portkey's answer did not arrive in time"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,52 +39,123 @@ def read_body(
 
     Every read of the socket waits only for what is left until `stop_at`, so a body that trickles in is a
     timeout at `stop_at`. That is why decoding happens here and not in urllib3: its decoding read keeps
-    reading until the decoder has output, each read with the time left when it began.
+    reading until the decoder has output, each read with the time left when it began. A chunked body
+    is read the same way, but one read of it may read the socket several times (a chunk's size line,
+    the trailers), so a watchdog also ends it at `stop_at`.
     """
     coding = response.headers.get("Content-Encoding", "").strip().lower()
-    try:
-        if coding not in _PLAIN and coding not in _WBITS:
-            return Unreadable(f"response encoded as {coding!r}, which was not asked for")
-        inflater = _Inflater(coding) if coding in _WBITS else None
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            left = stop_at - clock()
-            if left <= 0:
-                raise requests.Timeout("Portkey's answer did not arrive in time")
-            _wait_at_most(response, left)
-            raw = response.raw.read1(_READ_BYTES, decode_content=False)
-            if inflater is None:
-                data = raw
-            else:
-                data = inflater.feed(raw, MAX_RESPONSE_BYTES - size) if raw else inflater.finish()
-            size += len(data)
-            if size > MAX_RESPONSE_BYTES:
-                return Unreadable(f"response larger than {MAX_RESPONSE_BYTES} bytes")
-            chunks.append(data)
-            if not raw:
-                return b"".join(chunks)
-    except zlib.error:
-        return Unreadable(f"response is not valid {coding}")
-    except urllib3_errors.ReadTimeoutError:
-        raise requests.Timeout("Portkey's answer did not arrive in time") from None
-    except urllib3_errors.HTTPError as exc:
-        raise requests.ConnectionError(f"Portkey's answer broke off: {type(exc).__name__}") from None
-    finally:
+    if coding not in _PLAIN and coding not in _WBITS:
         response.close()
+        return Unreadable(f"response encoded as {coding!r}, which was not asked for")
+    sock = _socket_of(response)
+    chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
+    watchdog = _Watchdog(sock, stop_at - clock()) if chunked and sock is not None else None
+    body: bytes | Unreadable | None = None
+    failure = ""
+    try:
+        body = _read(response, sock, _Inflater(coding) if coding in _WBITS else None, clock, stop_at)
+    except zlib.error:
+        body = Unreadable(f"response is not valid {coding}")
+    except urllib3_errors.ReadTimeoutError:
+        raise requests.Timeout(_LATE) from None
+    except urllib3_errors.HTTPError as exc:
+        failure = f"Portkey's answer broke off: {type(exc).__name__}"
+    finally:
+        cut_short = watchdog is not None and watchdog.stop()
+        response.close()
+    # A read the watchdog ended can look like anything, even a whole (empty) body: it is a timeout.
+    if cut_short:
+        raise requests.Timeout(_LATE)
+    if body is None:
+        raise requests.ConnectionError(failure)
+    return body
+
+
+def _read(
+    response: requests.Response,
+    sock: Any,
+    inflater: _Inflater | None,
+    clock: Callable[[], float],
+    stop_at: float,
+) -> bytes | Unreadable:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        left = stop_at - clock()
+        if left <= 0:
+            raise requests.Timeout(_LATE)
+        if sock is not None:
+            sock.settimeout(left)  # was the rest of the attempt's budget when the headers came
+        raw = response.raw.read1(_READ_BYTES, decode_content=False)
+        if inflater is None:
+            data = raw
+        else:
+            data = inflater.feed(raw, MAX_RESPONSE_BYTES - size) if raw else inflater.finish()
+        size += len(data)
+        if size > MAX_RESPONSE_BYTES:
+            return Unreadable(f"response larger than {MAX_RESPONSE_BYTES} bytes")
+        chunks.append(data)
+        if not raw:
+            return b"".join(chunks)
+
+
+def _socket_of(response: requests.Response) -> Any:
+    """The answer's socket: a socket, or urllib3's TLS-in-TLS transport through an https proxy (which has
+    `settimeout` too); None when there is none to reach (an in-memory response in tests)."""
+    connection = response.raw.connection if isinstance(response.raw, urllib3.HTTPResponse) else None
+    sock = getattr(connection, "sock", None)
+    return sock if callable(getattr(sock, "settimeout", None)) else None
+
+
+class _Watchdog:
+    """Shuts the socket down at the deadline if the body is still being read then; the blocked read
+    fails at once, and `stop()` tells that the watchdog was the cause."""
+
+    def __init__(self, sock: Any, seconds: float) -> None:
+        self._sock = getattr(sock, "socket", sock)  # under urllib3's TLS-in-TLS transport, the socket
+        self._lock = threading.Lock()
+        self._done = False
+        self._fired = False
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> bool:
+        """The read is over (either way): the watchdog will not fire now. Whether it did."""
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        return self._fired
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._fired = True
+            with contextlib.suppress(OSError):  # already closed: the read is ending anyway
+                self._sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Inflater:
     """gzip or deflate, decoded chunk by chunk, never more than the room left for the body (+1 byte, so
-    that going past it shows). HTTP's deflate is the zlib format, but some servers send raw deflate."""
+    that going past it shows). HTTP's deflate is the zlib format, but some servers send raw deflate: the
+    first two bytes tell which. Bytes after the end of the data are ignored, as other clients do."""
 
     def __init__(self, coding: str) -> None:
         self._wbits = _WBITS[coding]
         self._decoder = zlib.decompressobj(self._wbits)
-        self._first = True
+        self._head = b""  # a deflate body's first bytes, until there are two to tell the format by
+        self._undecided = self._wbits == zlib.MAX_WBITS
+        self._fed = False
+        self._ended = False
 
     def feed(self, data: bytes, room: int) -> bytes:
-        if self._first and self._wbits == zlib.MAX_WBITS:
+        self._fed = True
+        if self._undecided:
+            self._head += data
+            if len(self._head) < 2:
+                return b""
+            data, self._head, self._undecided = self._head, b"", False
             try:
                 return self._decode(data, room)
             except zlib.error:
@@ -88,27 +164,24 @@ class _Inflater:
         return self._decode(data, room)
 
     def finish(self) -> bytes:
-        out = self._decoder.flush()
+        if not self._fed:
+            return b""  # no body at all: nothing was encoded
+        out = self._decode(self._head, 0) if self._undecided else b""
+        out += self._decoder.flush()
         if not self._decoder.eof:
             raise zlib.error("the body ended before its compressed stream did")
         return out
 
     def _decode(self, data: bytes, room: int) -> bytes:
-        self._first = False
+        if self._ended:
+            return b""
         out = self._decoder.decompress(data, room + 1)
         # gzip allows several members one after another: each ends the decoder, the next starts anew.
         while self._decoder.eof and self._decoder.unused_data and len(out) <= room:
             rest = self._decoder.unused_data
+            if self._wbits != _GZIP or rest[:2] != b"\x1f\x8b":
+                self._ended = True  # trailing bytes, not another member
+                break
             self._decoder = zlib.decompressobj(self._wbits)
             out += self._decoder.decompress(rest, room + 1 - len(out))
         return out
-
-
-def _wait_at_most(response: requests.Response, seconds: float) -> None:
-    """Let the next read of the answer's socket block for `seconds` at most (its timeout was the rest
-    of the attempt's budget when the headers came). Through an https proxy it is urllib3's TLS-in-TLS
-    transport, which has `settimeout` too."""
-    connection = response.raw.connection if isinstance(response.raw, urllib3.HTTPResponse) else None
-    settimeout = getattr(getattr(connection, "sock", None), "settimeout", None)
-    if callable(settimeout):
-        settimeout(seconds)

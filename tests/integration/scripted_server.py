@@ -4,6 +4,7 @@ answers no real server sends on purpose (trickling bodies, odd splits), over a r
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,13 +18,15 @@ def head(*lines: str) -> bytes:
 
 
 @contextmanager
-def scripted_server(pieces: Sequence[Piece]) -> Iterator[str]:
-    """Serves one request with `pieces`; yields the base URL (`http://127.0.0.1:PORT/v1`)."""
+def scripted_server(pieces: Sequence[Piece], *, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Serves one request with `pieces`; yields the base URL (`http://127.0.0.1:PORT/v1`, or https with
+    `tls`)."""
     stop = threading.Event()
     listener = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
-        connection, _ = listener.accept()
+        accepted, _ = listener.accept()
+        connection = tls.wrap_socket(accepted, server_side=True) if tls else accepted
         with connection:
             connection.recv(65536)
             for pause, data in pieces:
@@ -35,7 +38,7 @@ def scripted_server(pieces: Sequence[Piece]) -> Iterator[str]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{listener.getsockname()[1]}/v1"
     finally:
         stop.set()
         listener.close()

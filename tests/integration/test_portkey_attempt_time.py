@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import gzip
 import time
+from pathlib import Path
 
 import pytest
 from run_tagger.errors import PortkeyUnavailable
 from run_tagger.portkey import PortkeyClient, new_session
 
 from tests.integration.scripted_server import Piece, head, scripted_server
+from tests.integration.self_signed import self_signed
 
 HEADERS = {"x-portkey-api-key": "pk-test", "x-portkey-virtual-key": "vk-test"}
 BUDGET_SECONDS = 1.0
@@ -41,4 +43,23 @@ def test_an_answer_that_trickles_in_ends_when_the_attempts_budget_does(name: str
         with pytest.raises(PortkeyUnavailable, match=r"did not answer within 1\.0s"):
             client.modify_run("thread_a", "run_a", {"k": "v"}, headers=HEADERS, deadline=started + 60)
         # Then the attempt ended at its budget, not a read timeout, a byte or a line later
+        assert time.monotonic() - started < BUDGET_SECONDS + 0.4
+
+
+@pytest.mark.timeout(20)
+def test_a_chunked_answer_over_tls_that_trickles_in_ends_when_the_attempts_budget_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given Portkey over https, and a chunked answer whose size line comes a digit every 0.3 s
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # requests prefers them to the session's own
+        monkeypatch.delenv(name, raising=False)
+    tls, certificate = self_signed(tmp_path)
+    with scripted_server(TRICKLES["chunked-size-line-a-digit-each-0.3s"], tls=tls) as base_url:
+        session = new_session(1, base_url)
+        session.verify = str(certificate)
+        client = PortkeyClient(session, base_url=base_url, timeout_seconds=BUDGET_SECONDS, max_attempts=1)
+        started = time.monotonic()
+        # When a run is modified, then the attempt ends at its budget as a timeout, like over plain http
+        with pytest.raises(PortkeyUnavailable, match=r"did not answer within 1\.0s"):
+            client.modify_run("thread_a", "run_a", {"k": "v"}, headers=HEADERS, deadline=started + 60)
         assert time.monotonic() - started < BUDGET_SECONDS + 0.4

@@ -133,7 +133,12 @@ class _Watchdog:
                 return
             self._fired = True
             with contextlib.suppress(OSError):  # already closed: the read is ending anyway
-                self._sock.shutdown(socket.SHUT_RDWR)
+                if isinstance(self._sock, socket.socket):
+                    # The plain socket's own shutdown, also under TLS: SSLSocket.shutdown would drop its
+                    # TLS state under the reading thread, which would then fail with a ValueError.
+                    socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+                else:
+                    self._sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Inflater:

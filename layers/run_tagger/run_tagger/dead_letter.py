@@ -60,12 +60,9 @@ class DeadLetterQueue:
             try:
                 self._send(body, attempt, message_id=message_id, group_id=group_id)
                 return
-            except ClientError as exc:
-                if not _too_large(exc) or not attempt:
-                    raise PublishFailed(
-                        f"could not send the message to the dead-letter queue: {type(exc).__name__}"
-                    ) from None
-            except BotoCoreError as exc:
+            except (ClientError, BotoCoreError) as exc:
+                if attempt and isinstance(exc, ClientError) and _too_large(exc):
+                    continue  # the same body, with less beside it
                 raise PublishFailed(
                     f"could not send the message to the dead-letter queue: {type(exc).__name__}"
                 ) from None

@@ -228,7 +228,8 @@ class PortkeyClient:
             if slot is not None:
                 slot.release()
         answer = _Answer(response.status_code, response.headers, content, response.raw)
-        message = error_message(content, secrets) if answer.status >= 400 else ""
+        # Only a retryable answer's failure is ever raised from here; read_run words the others itself.
+        message = error_message(content, secrets) if answer.status in RETRYABLE_STATUSES else ""
         return answer, PortkeyUnavailable(
             f"Portkey answered {answer.status}: {message}", status=answer.status
         )

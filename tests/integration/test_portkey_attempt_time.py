@@ -27,6 +27,8 @@ TRICKLES: dict[str, list[Piece]] = {
     "chunked-size-line-a-digit-each-0.3s": [(0.0, head("Transfer-Encoding: chunked"))] + [(0.3, b"0")] * 60,
     "chunked-trailers-a-line-each-0.3s": [(0.0, head("Transfer-Encoding: chunked") + b"1\r\n \r\n0\r\n")]
     + [(0.3, b"X-Trailer: x\r\n")] * 60,
+    "status-line-a-byte-each-0.3s": [(0.3, bytes([byte])) for byte in head("Content-Length: 0")],
+    "header-lines-a-line-each-0.3s": [(0.0, b"HTTP/1.1 200 OK\r\n")] + [(0.3, b"X-Slow: x\r\n")] * 60,
 }
 
 
@@ -47,14 +49,15 @@ def test_an_answer_that_trickles_in_ends_when_the_attempts_budget_does(name: str
 
 
 @pytest.mark.timeout(20)
-def test_a_chunked_answer_over_tls_that_trickles_in_ends_when_the_attempts_budget_does(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name", ["chunked-size-line-a-digit-each-0.3s", "header-lines-a-line-each-0.3s"])
+def test_an_answer_over_tls_that_trickles_in_ends_when_the_attempts_budget_does(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given Portkey over https, and a chunked answer whose size line comes a digit every 0.3 s
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # requests prefers them to the session's own
-        monkeypatch.delenv(name, raising=False)
+    # Given Portkey over https, and an answer whose headers or chunk sizes come a piece every 0.3 s
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # requests prefers them to the session's own
+        monkeypatch.delenv(variable, raising=False)
     tls, certificate = self_signed(tmp_path)
-    with scripted_server(TRICKLES["chunked-size-line-a-digit-each-0.3s"], tls=tls) as base_url:
+    with scripted_server(TRICKLES[name], tls=tls) as base_url:
         session = new_session(1, base_url)
         session.verify = str(certificate)
         client = PortkeyClient(session, base_url=base_url, timeout_seconds=BUDGET_SECONDS, max_attempts=1)

@@ -18,7 +18,6 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, MaxRetryError
 from urllib3.util import Timeout
 from urllib3.util.retry import Retry
@@ -30,6 +29,7 @@ from run_tagger.errors import (
 )
 from run_tagger.portkey_answers import error_message, read_run
 from run_tagger.portkey_body import ACCEPT_ENCODING, Unreadable, read_body
+from run_tagger.portkey_watchdog import Watchdog, WatchedAdapter
 from run_tagger.run import Run
 
 RETRYABLE_STATUSES: Final = frozenset({408, 409, 429, *range(500, 600)})
@@ -37,6 +37,8 @@ RETRYABLE_STATUSES: Final = frozenset({408, 409, 429, *range(500, 600)})
 MIN_ATTEMPT_SECONDS: Final = 0.5
 BACKOFF_BASE_SECONDS: Final = 0.5
 BACKOFF_CAP_SECONDS: Final = 8.0
+# One thread per process ends the attempts of every client that outlast their time.
+SHARED_WATCHDOG: Final = Watchdog()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +88,7 @@ def new_session(pool_size: int, base_url: str) -> requests.Session:
     """
     session = requests.Session()
     session.trust_env = urlsplit(base_url).scheme == "https"
-    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0, pool_block=False)
+    adapter = WatchedAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0, pool_block=False)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
@@ -106,6 +108,7 @@ class PortkeyClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[float, float], float] = random.uniform,
+        watchdog: Watchdog | None = None,
     ) -> None:
         self._session = session
         self._base_url = base_url.rstrip("/")
@@ -130,6 +133,7 @@ class PortkeyClient:
         # MAX_CONCURRENCY: requests to Portkey at once, however many threads the batch runs on.
         self._in_flight = threading.BoundedSemaphore(max_in_flight) if max_in_flight else None
         self._jitter = jitter
+        self._watchdog = watchdog or SHARED_WATCHDOG
 
     def run_url(self, thread_id: str, run_id: str) -> str:
         return f"{self._base_url}/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}"
@@ -208,22 +212,30 @@ class PortkeyClient:
                 raise DeadlineExceeded(f"{remaining:.1f}s left before the deadline: Modify run not started")
             timeout = min(self._timeout, remaining)
             stop_at = self._clock() + timeout  # the whole attempt: connecting, the headers, the body
-            try:
-                response = self._session.post(
-                    url,
-                    data=body,
-                    headers=headers,
-                    # total: connecting and waiting for the headers share one budget, not one each.
-                    timeout=Timeout(total=timeout),  # type: ignore[arg-type]  # requests takes it; its stubs do not
-                    allow_redirects=False,
-                    stream=True,
-                )
-                content = read_body(response, self._clock, stop_at=stop_at)
-            except requests.Timeout:
-                return None, PortkeyUnavailable(f"Portkey did not answer within {timeout:.1f}s")
-            except requests.RequestException as exc:
-                # requests' messages name the URL and the OS error, never the headers.
-                return None, PortkeyUnavailable(f"could not reach Portkey: {type(exc).__name__}")
+            late = PortkeyUnavailable(f"Portkey did not answer within {timeout:.1f}s")
+            failure: TagRunError | None = None
+            with self._watchdog.watching(timeout) as watch:
+                try:
+                    response = self._session.post(
+                        url,
+                        data=body,
+                        headers=headers,
+                        # total: connecting and waiting for the headers share one budget, not one each.
+                        timeout=Timeout(total=timeout),  # type: ignore[arg-type]  # requests takes it; its stubs do not
+                        allow_redirects=False,
+                        stream=True,
+                    )
+                    content = read_body(response, self._clock, stop_at=stop_at, watch=watch)
+                except requests.Timeout:
+                    failure = late
+                except requests.RequestException as exc:
+                    # requests' messages name the URL and the OS error, never the headers.
+                    failure = PortkeyUnavailable(f"could not reach Portkey: {type(exc).__name__}")
+            # What a read cut short by the watchdog returned can look like anything: it is a timeout.
+            if watch.fired:
+                return None, late
+            if failure is not None:
+                return None, failure
         finally:
             if slot is not None:
                 slot.release()

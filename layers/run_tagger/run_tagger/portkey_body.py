@@ -3,17 +3,17 @@ decoded, and decoded here, as it arrives, from gzip or deflate (the encodings th
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import requests
 import urllib3
 from urllib3 import exceptions as urllib3_errors
+
+if TYPE_CHECKING:
+    from run_tagger.portkey_watchdog import Watch
 
 MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 ACCEPT_ENCODING: Final = "gzip, deflate"
@@ -32,43 +32,34 @@ class Unreadable:
 
 
 def read_body(
-    response: requests.Response, clock: Callable[[], float], *, stop_at: float
+    response: requests.Response, clock: Callable[[], float], *, stop_at: float, watch: Watch | None = None
 ) -> bytes | Unreadable:
     """The whole body, decoded; `Unreadable` when it is larger than MAX_RESPONSE_BYTES decoded (read no
     further than that) or is not the encoding it claims.
 
     Every read of the socket waits only for what is left until `stop_at`, so a body that trickles in is a
     timeout at `stop_at`. That is why decoding happens here and not in urllib3: its decoding read keeps
-    reading until the decoder has output, each read with the time left when it began. A chunked body
-    is read the same way, but one read of it may read the socket several times (a chunk's size line,
-    the trailers), so a watchdog also ends it at `stop_at`.
+    reading until the decoder has output, each read with the time left when it began. One read of a
+    chunked body may read the socket several times (a chunk's size line, the trailers): the attempt's
+    `watch` ends those at `stop_at`, and is handed the socket here in case it did not know it yet.
     """
     coding = response.headers.get("Content-Encoding", "").strip().lower()
     if coding not in _PLAIN and coding not in _WBITS:
         response.close()
         return Unreadable(f"response encoded as {coding!r}, which was not asked for")
     sock = _socket_of(response)
-    chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
-    watchdog = _Watchdog(sock, stop_at - clock()) if chunked and sock is not None else None
-    body: bytes | Unreadable | None = None
-    failure = ""
+    if watch is not None and sock is not None:
+        watch.attach_socket(sock)
     try:
-        body = _read(response, sock, _Inflater(coding) if coding in _WBITS else None, clock, stop_at)
+        return _read(response, sock, _Inflater(coding) if coding in _WBITS else None, clock, stop_at)
     except zlib.error:
-        body = Unreadable(f"response is not valid {coding}")
+        return Unreadable(f"response is not valid {coding}")
     except urllib3_errors.ReadTimeoutError:
         raise requests.Timeout(_LATE) from None
     except urllib3_errors.HTTPError as exc:
-        failure = f"Portkey's answer broke off: {type(exc).__name__}"
+        raise requests.ConnectionError(f"Portkey's answer broke off: {type(exc).__name__}") from None
     finally:
-        cut_short = watchdog is not None and watchdog.stop()
         response.close()
-    # A read the watchdog ended can look like anything, even a whole (empty) body: it is a timeout.
-    if cut_short:
-        raise requests.Timeout(_LATE)
-    if body is None:
-        raise requests.ConnectionError(failure)
-    return body
 
 
 def _read(
@@ -105,40 +96,6 @@ def _socket_of(response: requests.Response) -> Any:
     connection = response.raw.connection if isinstance(response.raw, urllib3.HTTPResponse) else None
     sock = getattr(connection, "sock", None)
     return sock if callable(getattr(sock, "settimeout", None)) else None
-
-
-class _Watchdog:
-    """Shuts the socket down at the deadline if the body is still being read then; the blocked read
-    fails at once, and `stop()` tells that the watchdog was the cause."""
-
-    def __init__(self, sock: Any, seconds: float) -> None:
-        self._sock = getattr(sock, "socket", sock)  # under urllib3's TLS-in-TLS transport, the socket
-        self._lock = threading.Lock()
-        self._done = False
-        self._fired = False
-        self._timer = threading.Timer(max(0.0, seconds), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def stop(self) -> bool:
-        """The read is over (either way): the watchdog will not fire now. Whether it did."""
-        with self._lock:
-            self._done = True
-        self._timer.cancel()
-        return self._fired
-
-    def _fire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self._fired = True
-            with contextlib.suppress(OSError):  # already closed: the read is ending anyway
-                if isinstance(self._sock, socket.socket):
-                    # The plain socket's own shutdown, also under TLS: SSLSocket.shutdown would drop its
-                    # TLS state under the reading thread, which would then fail with a ValueError.
-                    socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
-                else:
-                    self._sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Inflater:

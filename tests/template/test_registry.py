@@ -54,3 +54,29 @@ def test_the_schemas_live_in_the_stacks_own_registry(resources: dict[str, Any]) 
         assert resources[name]["Properties"]["RegistryName"] == {
             "Fn::GetAtt": ["EventSchemaRegistry", "RegistryName"]
         }
+
+
+@pytest.mark.parametrize("name", ["RunTagged", "RunTagFailed"])
+def test_every_reference_in_a_registry_schema_names_one_of_its_definitions(name: str) -> None:
+    # Given a registry schema (draft 4 keeps its definitions under `definitions`)
+    schema = json.loads(registry_schemas()[name])
+    # When every reference in it is gathered, a discriminator's mapping included
+    references = set(_references(schema))
+    # Then each names a definition the schema has: none dangles (no `#/$defs/...` left)
+    assert references
+    assert references <= {f"#/definitions/{definition}" for definition in schema["definitions"]}
+
+
+def _references(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [ref for item in node for ref in _references(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+    mapping = (
+        node.get("discriminator", {}).get("mapping", {})
+        if isinstance(node.get("discriminator"), dict)
+        else {}
+    )
+    found += list(mapping.values())
+    return found + [ref for value in node.values() for ref in _references(value)]

@@ -108,7 +108,8 @@ def render(schema: dict[str, Any]) -> str:
 def to_draft4(schema: Any) -> Any:
     """The same schema in JSON Schema draft 4, the dialect EventBridge's schema registry reads.
 
-    `$defs` become `definitions`, `const` a one-value `enum`; `propertyNames` (draft 6) is dropped,
+    `$defs` become `definitions` (and every reference to them follows, a discriminator's mapping too),
+    `const` a one-value `enum`; `propertyNames` (draft 6) is dropped,
     which only loosens the check of metadata keys' length.
     """
     if isinstance(schema, list):
@@ -123,6 +124,14 @@ def to_draft4(schema: Any) -> Any:
             converted["definitions"] = to_draft4(value)
         elif key == "$ref" and isinstance(value, str):
             converted[key] = value.replace("#/$defs/", "#/definitions/")
+        elif key == "discriminator" and isinstance(value, dict):
+            # OpenAPI's hint beside a oneOf: its mapping names definitions by reference too.
+            converted[key] = {
+                name: {tag: ref.replace("#/$defs/", "#/definitions/") for tag, ref in part.items()}
+                if name == "mapping" and isinstance(part, dict)
+                else part
+                for name, part in value.items()
+            }
         elif key == "const":
             converted["enum"] = [value]
         elif key != "propertyNames":

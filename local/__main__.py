@@ -5,31 +5,57 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import sys
 import threading
+
+_PASTE_EXPORTS = "for the embedded stack, paste the export lines `python -m local stack` prints"
 
 
 def _serve_stack(fifo: bool) -> int:
     from local.stack import EmbeddedStack
 
     with EmbeddedStack.running(fifo=fifo) as stack:
+        resources = stack.resources
         print("The embedded stack is running; Ctrl-C stops it. Point the function or the AWS CLI at it:")
         for name, value in sorted(stack.function_environment().items()):
-            print(f"export {name}={value}")
-        print(f"# queue: {stack.resources.queue_url}\n# DLQ:   {stack.resources.dlq_url}", flush=True)
+            print(f"export {name}={shlex.quote(value)}")
+        print(
+            f"# request queue:     {resources.queue_url}\n"
+            f"# request topic:     {resources.topic_arn}\n"
+            f"# dead-letter queue: {resources.dlq_url}\n"
+            f"# published events:  {resources.inspection_queue_url} (a rule copies every run event here)\n"
+            "# In another shell, paste the export lines above, send requests, then feed the handler with:\n"
+            f"#   .venv/bin/python -m local poll --queue-url {resources.queue_url}",
+            flush=True,
+        )
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
     return 0
 
 
+class UsageError(Exception):
+    """A mistake of the person running the command: one line, no traceback."""
+
+
 def _poll(queue_url: str, batch_size: int, timeout: float) -> int:
     """Feed the real handler from a queue (emulated or not) until it is drained; config from the env."""
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+    from run_tagger.settings import ConfigurationError, load_settings
 
     from local.stack import load_function
 
-    sqs = boto3.client("sqs")
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    try:
+        load_settings()  # the handler would fail every record the same way: say it once, now
+    except ConfigurationError as error:
+        raise UsageError(f"the function's environment is not usable ({error}); {_PASTE_EXPORTS}") from None
+    try:
+        sqs = boto3.client("sqs")
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    except (BotoCoreError, ClientError) as error:
+        raise UsageError(f"cannot read the queue {queue_url}: {error}; {_PASTE_EXPORTS}") from None
+    arn = attributes["QueueArn"]
     from local.poller import QueuePoller
 
     poller = QueuePoller(
@@ -57,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         "stack", help="start the AWS emulator, the stand-in and the resources; keep running"
     )
     stack.add_argument("--fifo", action="store_true", help="create FIFO queues")
-    poll = commands.add_parser("poll", help="feed the real handler from a queue until drained (env: §1.5)")
+    poll = commands.add_parser(
+        "poll",
+        help="feed the real handler from a queue until drained, configured by the environment the function "
+        "reads (the export lines `stack` prints)",
+    )
     poll.add_argument(
         "--queue-url", required=True, help="the tag-run queue (AWS_ENDPOINT_URL selects the emulator)"
     )
@@ -79,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "stack":
         return _serve_stack(args.fifo)
     if args.command == "poll":
-        return _poll(args.queue_url, args.batch_size, args.timeout)
+        try:
+            return _poll(args.queue_url, args.batch_size, args.timeout)
+        except UsageError as error:
+            parser.exit(2, f"{parser.prog} poll: error: {error}\n")
     from local.demo import run_demo
 
     return run_demo(verbose=args.verbose)

@@ -297,23 +297,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.latency_ms < 0:
         parser.error("--latency-ms must not be negative")
     try:
-        runs = load_runs_file(args.runs) if args.runs else None
+        # The runs are checked as the stand-in takes them in, not as the file is read.
+        standin = PortkeyStandIn(
+            args.host,
+            args.port,
+            runs=load_runs_file(args.runs) if args.runs else None,
+            api_keys=args.api_keys,
+            latency_ms=args.latency_ms,
+            fail_rate=args.fail_rate,
+            fail_status=args.fail_status,
+            seed=args.seed,
+            gzip_answers=args.gzip,
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+        )
     except (OSError, ValueError) as error:
         parser.error(f"--runs: {error}")
-    standin = PortkeyStandIn(
-        args.host,
-        args.port,
-        runs=runs,
-        api_keys=args.api_keys,
-        latency_ms=args.latency_ms,
-        fail_rate=args.fail_rate,
-        fail_status=args.fail_status,
-        seed=args.seed,
-        gzip_answers=args.gzip,
-        log=lambda line: print(line, file=sys.stderr, flush=True),
-    )
+    try:
+        standin.start()
+    except OSError as error:
+        parser.error(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
     signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
-    standin.start()
     try:  # from here on a signal always ends in stop()
         print(standin.base_url, flush=True)
         threading.Event().wait()

@@ -169,12 +169,26 @@ def sync_template(template: Path) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    target = Path(argv[0] if argv else "events/schemas")
-    target.mkdir(parents=True, exist_ok=True)
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m run_tagger.schemas",
+        description="Write the request's and the events' JSON Schemas, generated from the models.",
+    )
+    parser.add_argument(
+        "directory", nargs="?", default="events/schemas", type=Path, help="where (default: %(default)s)"
+    )
+    parser.add_argument(
+        "template", nargs="?", type=Path, help="also bring this template's schema registry up to date"
+    )
+    args = parser.parse_args(argv)
+    if args.template is not None and not args.template.is_file():
+        parser.error(f"template {str(args.template)!r} is not a file")
+    args.directory.mkdir(parents=True, exist_ok=True)
     for name, schema in all_schemas().items():
-        (target / name).write_text(render(schema), encoding="utf-8")
-    if len(argv) > 1:
-        sync_template(Path(argv[1]))
+        (args.directory / name).write_text(render(schema), encoding="utf-8")
+    if args.template is not None:
+        sync_template(args.template)
     return 0
 
 

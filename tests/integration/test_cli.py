@@ -16,74 +16,8 @@ from tests.support import a_request, one_event
 SCHEMAS = Path(__file__).resolve().parents[2] / "events" / "schemas"
 
 
-@pytest.fixture
-def cli(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch, function: ModuleType) -> list[str]:
-    """The common options pointing at the emulator (credentials come from the environment)."""
-    for name, value in stack.aws.environment().items():
-        monkeypatch.setenv(name, value)
-    return ["--endpoint-url", stack.aws.endpoint_url, "--region", stack.aws.region]
-
-
 def _json(capsys: pytest.CaptureFixture[str]) -> Any:
     return json.loads(capsys.readouterr().out)
-
-
-def test_emit_sends_a_request_that_gets_tagged(
-    stack: EmbeddedStack, cli: list[str], function: ModuleType, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # When an operator emits one request
-    code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--thread", "thread_cli",
-                 "--run", "run_cli", "--meta", "team=search", "--meta", "ticket=T-9", "--json"])  # fmt: skip
-    # Then it is sent, and the function tags the run with that metadata
-    assert code == 0
-    assert _json(capsys)["sent"] == 1
-    stack.poller(function.lambda_handler).poll_once()
-    event = one_event(stack.published(), "Run Tagged")
-    assert event["detail"]["run"]["metadata"] == {"team": "search", "ticket": "T-9"}
-
-
-def test_emit_refuses_an_invalid_request_before_sending(
-    stack: EmbeddedStack, cli: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    # When the request breaks the contract
-    code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--thread", "../x", "--run", "r"])
-    # Then it is refused with the function's own message, in one line, and nothing is sent
-    assert code == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert "thread_id: must be 1-128 characters" in err
-    assert stack.queue_depth() == 0
-
-
-def test_emit_from_a_file_reports_each_bad_line_and_sends_the_rest(
-    stack: EmbeddedStack, cli: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Given a JSON Lines file with 24 good requests and one bad one
-    lines = [json.dumps(a_request(run_id=f"run_{i}")) for i in range(24)]
-    lines.insert(5, json.dumps(a_request(meta_data={})))
-    requests = tmp_path / "requests.jsonl"
-    requests.write_text("\n".join(lines) + "\n")
-    # When it is emitted
-    code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--file", str(requests), "--json"])
-    # Then the 24 are sent and line 6 is reported with its reason
-    report = _json(capsys)
-    assert code == 1
-    assert report["sent"] == 24
-    assert [(f["line"], f["code"]) for f in report["failed"]] == [(6, "invalid_request")]
-    assert stack.queue_depth() == 24
-
-
-def test_emit_via_eventbridge_reaches_the_function(
-    stack: EmbeddedStack, cli: list[str], function: ModuleType, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # When a request is emitted as an EventBridge event on the bus
-    code = main(["emit", *cli, "--via", "eventbridge", "--bus", stack.resources.bus_name,
-                 "--thread", "thread_cli", "--run", "run_bus", "--meta", "a=b"])  # fmt: skip
-    # Then the bus rule delivers it to the queue and the run is tagged
-    assert code == 0
-    assert "sent 1 of 1 requests as events" in capsys.readouterr().out
-    stack.poller(function.lambda_handler).poll_once()
-    assert one_event(stack.published(), "Run Tagged")["detail"]["run"]["id"] == "run_bus"
 
 
 def _dead_letter_two(stack: EmbeddedStack, function: ModuleType) -> None:
@@ -193,30 +127,6 @@ def test_schema_prints_the_published_schema(
     assert main(["schema", which]) == 0
 
     assert _json(capsys) == json.loads((SCHEMAS / file).read_text())
-
-
-def test_a_missing_queue_is_one_clear_line(cli: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["emit", *cli, "--thread", "t", "--run", "r"])
-
-    err = capsys.readouterr().err
-    assert code == 1
-    assert err == "run-tagger: error: give --queue-url or --stack\n"
-
-
-def test_emit_from_a_file_refuses_a_line_that_is_not_an_object_and_sends_the_rest(
-    stack: EmbeddedStack, cli: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Given 150 good requests and, last, a line that is JSON but not an object
-    lines = [json.dumps(a_request(run_id=f"run_{i}")) for i in range(150)] + ['["thread", "run"]']
-    requests = tmp_path / "requests.jsonl"
-    requests.write_text("\n".join(lines) + "\n")
-    # When the file is emitted
-    code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--file", str(requests), "--json"])
-    # Then the 150 are sent and line 151 is reported, with no crash half-way
-    report = _json(capsys)
-    assert code == 1
-    assert report["sent"] == 150
-    assert [(f["line"], f["code"]) for f in report["failed"]] == [(151, "invalid_request")]
 
 
 def test_dlq_list_shows_every_entry_once(

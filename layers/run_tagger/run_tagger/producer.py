@@ -5,11 +5,16 @@
     result = producer.send_batch(requests)               # SendMessageBatch / PutEvents, 10 per call
 
 A request the function would refuse is refused here with the same `InvalidRequest` message.
+A FIFO queue (its URL ends in `.fifo`) needs `message_group_id=`; requests of one group are processed in
+order. There a request's `request_id`, scoped by its tenant as the function scopes it, is also its
+MessageDeduplicationId; a request without one relies on the queue's content-based de-duplication.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,8 +26,21 @@ from run_tagger.request import EVENTBRIDGE_DETAIL_TYPE, TagRunRequest, validate_
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 Via = Literal["sqs", "eventbridge"]
+
+# What SQS takes as a MessageDeduplicationId; any other key is sent as its SHA-256.
+_DEDUPLICATION_ID = re.compile(r"[!-~]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A validated request ready to go: its position in the input, its JSON body, its de-duplication key."""
+
+    index: int
+    body: str
+    deduplication_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +98,11 @@ class TagRunProducer:
     ) -> TagRunProducer:
         return cls(via="eventbridge", bus_name=bus_name, source=source, events=events)
 
+    @property
+    def fifo(self) -> bool:
+        """True for a FIFO queue: each send then needs a `message_group_id`."""
+        return self.via == "sqs" and self._queue_url.endswith(".fifo")
+
     def send(
         self,
         thread_id: str,
@@ -88,14 +111,17 @@ class TagRunProducer:
         *,
         request_id: str | None = None,
         tenant: str | None = None,
+        message_group_id: str | None = None,
     ) -> str:
-        """Send one request; returns the SQS MessageId or the EventBridge EventId."""
+        """Send one request; returns the SQS MessageId or the EventBridge EventId.
+
+        `message_group_id` is required for a FIFO queue and refused otherwise (ValueError)."""
         payload: dict[str, Any] = {"thread_id": thread_id, "run_id": run_id, "metadata": dict(metadata)}
         if request_id is not None:
             payload["request_id"] = request_id
         if tenant is not None:
             payload["tenant"] = tenant
-        result = self.send_batch([payload])
+        result = self.send_batch([payload], message_group_id=message_group_id)
         if result.failed:
             failure = result.failed[0]
             if failure.code == InvalidRequest.code:
@@ -103,10 +129,18 @@ class TagRunProducer:
             raise PublishFailed(f"{failure.code}: {failure.message}")
         return result.sent[0]
 
-    def send_batch(self, requests: Iterable[TagRunRequest | Mapping[str, Any] | object]) -> BatchResult:
-        """Validate every request, then send the valid ones in calls of ten; failures are per entry."""
+    def send_batch(
+        self,
+        requests: Iterable[TagRunRequest | Mapping[str, Any] | object],
+        *,
+        message_group_id: str | None = None,
+    ) -> BatchResult:
+        """Validate every request, then send the valid ones in calls of ten; failures are per entry.
+
+        All of them go in `message_group_id`, required for a FIFO queue and refused otherwise (ValueError)."""
+        self._check_group(message_group_id)
         result = BatchResult()
-        bodies: list[tuple[int, str]] = []
+        entries: list[_Entry] = []
         for index, request in enumerate(requests):
             try:
                 if isinstance(request, TagRunRequest):
@@ -116,36 +150,45 @@ class TagRunProducer:
             except InvalidRequest as error:
                 result.failed.append(EntryFailure(index, error.code, error.message))
                 continue
-            bodies.append((index, json.dumps(valid.model_dump(mode="json", exclude_none=True))))
+            body = json.dumps(valid.model_dump(mode="json", exclude_none=True))
+            entries.append(_Entry(index, body, _deduplication_id(valid) if self.fifo else None))
         from botocore.exceptions import BotoCoreError, ClientError
 
-        for chunk in _chunks(bodies):
+        for chunk in _chunks(entries):
             try:
                 if self.via == "sqs":
-                    self._send_to_queue(chunk, result)
+                    self._send_to_queue(chunk, message_group_id, result)
                 else:
                     self._send_to_bus(chunk, result)
             except ClientError as exc:
                 code = str(exc.response.get("Error", {}).get("Code", "ClientError"))
                 message = str(exc.response.get("Error", {}).get("Message", ""))
-                result.failed.extend(EntryFailure(index, code, message) for index, _ in chunk)
+                result.failed.extend(EntryFailure(entry.index, code, message) for entry in chunk)
             except BotoCoreError as exc:
-                result.failed.extend(EntryFailure(index, type(exc).__name__, str(exc)) for index, _ in chunk)
+                result.failed.extend(
+                    EntryFailure(entry.index, type(exc).__name__, str(exc)) for entry in chunk
+                )
         result.failed.sort(key=lambda failure: failure.index)
         return result
 
-    def _send_to_queue(self, chunk: list[tuple[int, str]], result: BatchResult) -> None:
+    def _check_group(self, message_group_id: str | None) -> None:
+        if self.fifo and not message_group_id:
+            raise ValueError(f"{self._queue_url} is a FIFO queue: give a message_group_id")
+        if not self.fifo and message_group_id is not None:
+            where = "the bus rule sets the group" if self.via == "eventbridge" else "not a FIFO queue"
+            raise ValueError(f"message_group_id is for a FIFO queue only ({where})")
+
+    def _send_to_queue(self, chunk: list[_Entry], group: str | None, result: BatchResult) -> None:
         sqs = self._sqs or _client("sqs")
         answer = sqs.send_message_batch(
-            QueueUrl=self._queue_url,
-            Entries=[{"Id": str(index), "MessageBody": body} for index, body in chunk],
+            QueueUrl=self._queue_url, Entries=[_queue_entry(entry, group) for entry in chunk]
         )
-        for entry in answer.get("Successful", []):
-            result.sent[int(entry["Id"])] = entry["MessageId"]
+        for sent in answer.get("Successful", []):
+            result.sent[int(sent["Id"])] = sent["MessageId"]
         for failed in answer.get("Failed", []):
             result.failed.append(EntryFailure(int(failed["Id"]), failed["Code"], failed.get("Message", "")))
 
-    def _send_to_bus(self, chunk: list[tuple[int, str]], result: BatchResult) -> None:
+    def _send_to_bus(self, chunk: list[_Entry], result: BatchResult) -> None:
         events = self._events or _client("events")
         answer = events.put_events(
             Entries=[
@@ -153,24 +196,43 @@ class TagRunProducer:
                     "EventBusName": self._bus_name,
                     "Source": self._source,
                     "DetailType": EVENTBRIDGE_DETAIL_TYPE,
-                    "Detail": body,
+                    "Detail": entry.body,
                 }
-                for _, body in chunk
+                for entry in chunk
             ]
         )
-        for (index, _), entry in zip(chunk, answer["Entries"], strict=False):
-            if entry.get("EventId"):
-                result.sent[index] = entry["EventId"]
+        for sent, answered in zip(chunk, answer["Entries"], strict=False):
+            if answered.get("EventId"):
+                result.sent[sent.index] = answered["EventId"]
             else:
                 result.failed.append(
-                    EntryFailure(index, entry.get("ErrorCode", "error"), entry.get("ErrorMessage", ""))
+                    EntryFailure(
+                        sent.index, answered.get("ErrorCode", "error"), answered.get("ErrorMessage", "")
+                    )
                 )
 
 
-def _chunks(bodies: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
+def _queue_entry(entry: _Entry, group: str | None) -> SendMessageBatchRequestEntryTypeDef:
+    item: SendMessageBatchRequestEntryTypeDef = {"Id": str(entry.index), "MessageBody": entry.body}
+    if group is not None:
+        item["MessageGroupId"] = group
+    if entry.deduplication_id is not None:
+        item["MessageDeduplicationId"] = entry.deduplication_id
+    return item
+
+
+def _deduplication_id(request: TagRunRequest) -> str | None:
+    """The function's own de-duplication key (`{tenant}:{request_id}`), so SQS drops what it would skip."""
+    if request.request_id is None:
+        return None
+    key = f"{request.tenant or ''}:{request.request_id}"
+    return key if _DEDUPLICATION_ID.fullmatch(key) else hashlib.sha256(key.encode()).hexdigest()
+
+
+def _chunks(entries: list[_Entry]) -> list[list[_Entry]]:
     """Calls of at most ten entries and 256 KB (each entry's other fields counted generously as 64)."""
-    weights = [len(body.encode()) + 64 for _, body in bodies]
-    return [[bodies[i] for i in call] for call in group_calls(weights)]
+    weights = [len(entry.body.encode()) + 64 for entry in entries]
+    return [[entries[i] for i in call] for call in group_calls(weights)]
 
 
 def _client(service: Literal["sqs", "events"]) -> Any:

@@ -35,6 +35,14 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("--file", type=Path, help="JSON Lines: one request object per line")
     parser.add_argument("--via", choices=("sqs", "eventbridge"), default="sqs", help="default: %(default)s")
     parser.add_argument("--queue-url", help="the tag-run queue (or --stack)")
+    parser.add_argument(
+        "--group-id",
+        metavar="GROUP",
+        help="the MessageGroupId: required for a FIFO queue (URL ending in .fifo), refused otherwise; "
+        "all requests sent go in this group, in order. On a FIFO queue a request's request_id (with its "
+        "tenant) is also its MessageDeduplicationId; without one the queue's content-based "
+        "de-duplication applies. Not with --via eventbridge: the bus rule sets the group",
+    )
     parser.add_argument("--bus", metavar="NAME", help="the event bus, with --via eventbridge (or --stack)")
     parser.add_argument("--source", default="run-tagger.cli", help="event source with --via eventbridge")
     parser.set_defaults(handler=run)
@@ -73,6 +81,23 @@ def _from_file(path: Path) -> list[Any]:
     return requests
 
 
+def _producer(args: argparse.Namespace, aws: Aws) -> TagRunProducer:
+    if args.via == "eventbridge":
+        if args.group_id is not None:
+            raise CliError(
+                "--group-id is for a FIFO queue; with --via eventbridge the bus rule sets the group"
+            )
+        bus = aws.resolve(args.bus, "bus_name", "--bus")
+        return TagRunProducer.to_bus(bus, source=args.source, events=aws.client("events"))
+    queue_url = aws.resolve(args.queue_url, "queue_url", "--queue-url")
+    fifo = queue_url.endswith(".fifo")
+    if fifo and not args.group_id:
+        raise CliError(f"{queue_url} is a FIFO queue: give --group-id GROUP (requests of a group keep order)")
+    if not fifo and args.group_id is not None:
+        raise CliError(f"--group-id is for a FIFO queue only, and {queue_url} is a standard queue")
+    return TagRunProducer.to_queue(queue_url, sqs=aws.client("sqs"))
+
+
 def run(args: argparse.Namespace, aws: Aws, out: Printer) -> int:
     if args.file and (args.thread or args.run or args.meta):
         raise CliError("give either --file or --thread/--run/--meta, not both")
@@ -82,17 +107,11 @@ def run(args: argparse.Namespace, aws: Aws, out: Printer) -> int:
             validate_request(requests[0])
         except InvalidRequest as error:
             raise CliError(f"invalid request: {error.message}") from None
-    if args.via == "sqs":
-        producer = TagRunProducer.to_queue(
-            aws.resolve(args.queue_url, "queue_url", "--queue-url"), sqs=aws.client("sqs")
-        )
-    else:
-        bus = aws.resolve(args.bus, "bus_name", "--bus")
-        producer = TagRunProducer.to_bus(bus, source=args.source, events=aws.client("events"))
+    producer = _producer(args, aws)
     result = BatchResult()
     with out.progress(len(requests), "sending") as advance:
         for start in range(0, len(requests), CHUNK):
-            part = producer.send_batch(requests[start : start + CHUNK])
+            part = producer.send_batch(requests[start : start + CHUNK], message_group_id=args.group_id)
             result.sent.update({start + i: ident for i, ident in part.sent.items()})
             result.failed.extend(type(f)(start + f.index, f.code, f.message) for f in part.failed)
             advance(min(CHUNK, len(requests) - start))

@@ -28,7 +28,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("--thread", metavar="THREAD_ID", help="thread id")
     parser.add_argument("--run", metavar="RUN_ID", help="run id")
     parser.add_argument(
-        "--meta", metavar="KEY=VALUE", action="append", default=[], help="a metadata pair (repeat)"
+        "--meta",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="a metadata pair (repeat for more; at least one: the run's metadata becomes exactly these)",
     )
     parser.add_argument("--tenant", help="use this tenant's Portkey keys")
     parser.add_argument("--request-id", help="your id for this request (de-duplication)")
@@ -51,12 +55,20 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def _single(args: argparse.Namespace) -> dict[str, Any]:
     if not args.thread or not args.run:
-        raise CliError("give --thread and --run (and --meta KEY=VALUE ...), or --file")
-    metadata = {}
+        raise CliError("give --thread, --run and --meta KEY=VALUE (repeatable), or --file")
+    if not args.meta:  # an empty metadata clears the run's: never by omission
+        line = json.dumps({"thread_id": args.thread, "run_id": args.run, "metadata": {}})
+        raise CliError(
+            "give at least one --meta KEY=VALUE (to clear the run's metadata on purpose, "
+            f"emit a --file holding the line {line})"
+        )
+    metadata: dict[str, str] = {}
     for pair in args.meta:
         key, sep, value = pair.partition("=")
         if not sep:
             raise CliError(f"--meta {pair!r}: expected KEY=VALUE")
+        if key in metadata:
+            raise CliError(f"--meta {key!r} given twice: give each key once")
         metadata[key] = value
     request: dict[str, Any] = {"thread_id": args.thread, "run_id": args.run, "metadata": metadata}
     if args.tenant:

@@ -36,7 +36,8 @@ def test_emit_refuses_an_invalid_request_before_sending(
     stack: EmbeddedStack, cli: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # When the request breaks the contract
-    code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--thread", "../x", "--run", "r"])
+    code = main(["emit", *cli, "--queue-url", stack.resources.queue_url,
+                 "--thread", "../x", "--run", "r", "--meta", "a=b"])  # fmt: skip
     # Then it is refused with the function's own message, in one line, and nothing is sent
     assert code == 1
     err = capsys.readouterr().err
@@ -76,8 +77,32 @@ def test_emit_via_eventbridge_reaches_the_function(
     assert one_event(stack.published(), "Run Tagged")["detail"]["run"]["id"] == "run_bus"
 
 
+def test_emit_without_meta_is_a_usage_error_saying_how_to_clear_metadata(
+    stack: EmbeddedStack, cli: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When a request is emitted with no --meta (which would clear the run's metadata)
+    code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--thread", "t", "--run", "r"])
+    # Then it is refused, saying --meta is needed and how to clear metadata on purpose, and nothing is sent
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "give at least one --meta KEY=VALUE" in err
+    assert '--file holding the line {"thread_id": "t", "run_id": "r", "metadata": {}}' in err
+    assert stack.queue_depth() == 0
+
+
+def test_emit_with_a_meta_key_given_twice_is_a_usage_error_naming_it(
+    stack: EmbeddedStack, cli: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--thread", "t", "--run", "r",
+                 "--meta", "team=search", "--meta", "team=billing"])  # fmt: skip
+
+    assert code == 1
+    assert capsys.readouterr().err == "run-tagger: error: --meta 'team' given twice: give each key once\n"
+    assert stack.queue_depth() == 0
+
+
 def test_a_missing_queue_is_one_clear_line(cli: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["emit", *cli, "--thread", "t", "--run", "r"])
+    code = main(["emit", *cli, "--thread", "t", "--run", "r", "--meta", "a=b"])
 
     err = capsys.readouterr().err
     assert code == 1

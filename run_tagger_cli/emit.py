@@ -5,17 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from run_tagger.errors import InvalidRequest
-from run_tagger.producer import BatchResult, TagRunProducer
-from run_tagger.request import validate_request
+from run_tagger.producer import TagRunProducer
+from run_tagger.request import TagRunRequest, validate_request
 
 from run_tagger_cli.aws import Aws, CliError
 from run_tagger_cli.output import Printer
 
 CHUNK = 100  # requests validated and sent between two updates of the progress bar
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A request that was not sent: its line in the file (1 for a single request), and why."""
+
+    line: int
+    code: str
+    message: str
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -36,7 +46,13 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--tenant", help="use this tenant's Portkey keys")
     parser.add_argument("--request-id", help="your id for this request (de-duplication)")
-    parser.add_argument("--file", type=Path, help="JSON Lines: one request object per line")
+    parser.add_argument(
+        "--file",
+        type=Path,
+        help="JSON Lines: one request object per line (blank lines skipped). The whole file is checked "
+        "first: if any line is not a valid request, nothing is sent and each bad line is reported by "
+        "its line number",
+    )
     parser.add_argument("--via", choices=("sqs", "eventbridge"), default="sqs", help="default: %(default)s")
     parser.add_argument("--queue-url", help="the tag-run queue (or --stack)")
     parser.add_argument(
@@ -78,19 +94,30 @@ def _single(args: argparse.Namespace) -> dict[str, Any]:
     return request
 
 
-def _from_file(path: Path) -> list[Any]:
+def _from_file(path: Path) -> tuple[list[int], list[TagRunRequest], list[Failure]]:
+    """The number and request of each good line, and what is wrong with each bad one (blanks skipped)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise CliError(f"{path}: {exc.strerror}") from None
-    requests = []
+    numbers: list[int] = []
+    requests: list[TagRunRequest] = []
+    bad: list[Failure] = []
     for number, line in enumerate(lines, start=1):
-        if line.strip():
-            try:
-                requests.append(json.loads(line))
-            except ValueError as exc:
-                raise CliError(f"{path}:{number}: not JSON ({exc})") from None
-    return requests
+        if not line.strip():
+            continue
+        try:
+            payload = json.loads(line)
+        except ValueError as exc:
+            bad.append(Failure(number, InvalidRequest.code, f"not JSON ({exc})"))
+            continue
+        try:
+            requests.append(validate_request(payload))
+        except InvalidRequest as error:
+            bad.append(Failure(number, error.code, error.message))
+            continue
+        numbers.append(number)
+    return numbers, requests, bad
 
 
 def _producer(args: argparse.Namespace, aws: Aws) -> TagRunProducer:
@@ -113,40 +140,54 @@ def _producer(args: argparse.Namespace, aws: Aws) -> TagRunProducer:
 def run(args: argparse.Namespace, aws: Aws, out: Printer) -> int:
     if args.file and (args.thread or args.run or args.meta):
         raise CliError("give either --file or --thread/--run/--meta, not both")
-    requests = _from_file(args.file) if args.file else [_single(args)]
-    if not args.file:
+    if args.file:
+        lines, requests, bad = _from_file(args.file)
+        if bad:  # all or nothing: a half-sent file is harder to fix and resend than an unsent one
+            return _refuse_file(bad, len(lines) + len(bad), out)
+    else:
         try:
-            validate_request(requests[0])
+            lines, requests = [1], [validate_request(_single(args))]
         except InvalidRequest as error:
             raise CliError(f"invalid request: {error.message}") from None
     producer = _producer(args, aws)
-    result = BatchResult()
+    sent: dict[int, str] = {}
+    failed: list[Failure] = []
     with out.progress(len(requests), "sending") as advance:
         for start in range(0, len(requests), CHUNK):
             part = producer.send_batch(requests[start : start + CHUNK], message_group_id=args.group_id)
-            result.sent.update({start + i: ident for i, ident in part.sent.items()})
-            result.failed.extend(type(f)(start + f.index, f.code, f.message) for f in part.failed)
+            sent.update({lines[start + i]: ident for i, ident in part.sent.items()})
+            failed.extend(Failure(lines[start + f.index], f.code, f.message) for f in part.failed)
             advance(min(CHUNK, len(requests) - start))
-    return _report(result, len(requests), args.via, out)
-
-
-def _report(result: BatchResult, total: int, via: str, out: Printer) -> int:
     if out.json:
-        out.emit(
-            {
-                "sent": len(result.sent),
-                "failed": [
-                    {"line": f.index + 1, "code": f.code, "message": f.message} for f in result.failed
-                ],
-                "ids": [result.sent[i] for i in sorted(result.sent)],
-            }
-        )
-    else:
-        noun = "message" if via == "sqs" else "event"
-        out.line(f"sent {len(result.sent)} of {total} requests as {noun}s")
-        if total == 1 and result.sent:
-            out.line(f"{noun} id: {result.sent[0]}")
-        for failure in result.failed:
-            where = f"line {failure.index + 1}: " if total > 1 else ""
-            print(f"{where}{failure.code}: {failure.message}", file=sys.stderr)
-    return 0 if not result.failed else 1
+        return _json_report(sent, failed, out)
+    noun = "message" if args.via == "sqs" else "event"
+    out.line(f"sent {len(sent)} of {len(requests)} requests as {noun}s")
+    if len(requests) == 1 and sent:
+        out.line(f"{noun} id: {sent[lines[0]]}")
+    _print_failures(failed, numbered=bool(args.file))
+    return 0 if not failed else 1
+
+
+def _refuse_file(bad: list[Failure], total: int, out: Printer) -> int:
+    if out.json:
+        return _json_report({}, bad, out)
+    out.line(f"sent nothing: {len(bad)} of {total} lines are not valid requests; fix them and emit again")
+    _print_failures(bad, numbered=True)
+    return 1
+
+
+def _json_report(sent: dict[int, str], failed: list[Failure], out: Printer) -> int:
+    out.emit(
+        {
+            "sent": len(sent),
+            "failed": [{"line": f.line, "code": f.code, "message": f.message} for f in failed],
+            "ids": [sent[line] for line in sorted(sent)],
+        }
+    )
+    return 0 if not failed else 1
+
+
+def _print_failures(failures: list[Failure], *, numbered: bool) -> None:
+    for failure in sorted(failures, key=lambda f: f.line):
+        where = f"line {failure.line}: " if numbered else ""
+        print(f"{where}{failure.code}: {failure.message}", file=sys.stderr)

@@ -46,7 +46,7 @@ def test_emit_refuses_an_invalid_request_before_sending(
     assert stack.queue_depth() == 0
 
 
-def test_emit_from_a_file_reports_each_bad_line_and_sends_the_rest(
+def test_emit_from_a_file_with_an_invalid_request_sends_nothing_and_names_its_line(
     stack: EmbeddedStack, cli: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a JSON Lines file with 24 good requests and one bad one
@@ -56,12 +56,12 @@ def test_emit_from_a_file_reports_each_bad_line_and_sends_the_rest(
     requests.write_text("\n".join(lines) + "\n")
     # When it is emitted
     code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--file", str(requests), "--json"])
-    # Then the 24 are sent and line 6 is reported with its reason
+    # Then nothing is sent, and line 6 is reported with its reason
     report = _json(capsys)
     assert code == 1
-    assert report["sent"] == 24
+    assert report["sent"] == 0
     assert [(f["line"], f["code"]) for f in report["failed"]] == [(6, "invalid_request")]
-    assert stack.queue_depth() == 24
+    assert stack.queue_depth() == 0
 
 
 def test_emit_via_eventbridge_reaches_the_function(
@@ -109,7 +109,7 @@ def test_a_missing_queue_is_one_clear_line(cli: list[str], capsys: pytest.Captur
     assert err == "run-tagger: error: give --queue-url or --stack\n"
 
 
-def test_emit_from_a_file_refuses_a_line_that_is_not_an_object_and_sends_the_rest(
+def test_emit_from_a_file_refuses_a_line_that_is_not_an_object_and_sends_nothing(
     stack: EmbeddedStack, cli: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given 150 good requests and, last, a line that is JSON but not an object
@@ -118,8 +118,42 @@ def test_emit_from_a_file_refuses_a_line_that_is_not_an_object_and_sends_the_res
     requests.write_text("\n".join(lines) + "\n")
     # When the file is emitted
     code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--file", str(requests), "--json"])
-    # Then the 150 are sent and line 151 is reported, with no crash half-way
+    # Then line 151 is reported, with no crash, and nothing is sent
     report = _json(capsys)
     assert code == 1
-    assert report["sent"] == 150
+    assert report["sent"] == 0
     assert [(f["line"], f["code"]) for f in report["failed"]] == [(151, "invalid_request")]
+    assert stack.queue_depth() == 0
+
+
+def test_emit_from_a_file_names_every_bad_line_by_its_number_in_the_file(
+    stack: EmbeddedStack, cli: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a file with blank lines, an invalid request on line 3 and a line that is not JSON on line 5
+    good, invalid = json.dumps(a_request()), json.dumps(a_request(run_id="bad id"))
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(f"{good}\n\n{invalid}\n\n{{not json\n{good}\n")
+    # When it is emitted
+    code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--file", str(requests)])
+    # Then both bad lines are reported by their line numbers in the file, and nothing is sent
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out == "sent nothing: 2 of 4 lines are not valid requests; fix them and emit again\n"
+    assert [line.split(":")[0] for line in err.splitlines()] == ["line 3", "line 5"]
+    assert "line 5: invalid_request: not JSON" in err
+    assert stack.queue_depth() == 0
+
+
+def test_emit_from_a_valid_file_sends_every_request_in_order(
+    stack: EmbeddedStack, cli: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given 150 good requests, more than one round of the progress bar
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("".join(json.dumps(a_request(run_id=f"run_{i}")) + "\n" for i in range(150)))
+    # When the file is emitted
+    code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--file", str(requests), "--json"])
+    # Then all are sent, with an id for each
+    report = _json(capsys)
+    assert code == 0
+    assert (report["sent"], report["failed"], len(set(report["ids"]))) == (150, [], 150)
+    assert stack.queue_depth() == 150

@@ -144,7 +144,9 @@ def _redrive(sqs: Any, dlq_url: str, queue_url: str, *, codes: set[str], dry_run
     """Move the chosen entries batch by batch: each is sent back, then deleted from the DLQ at once."""
     moved: list[dict[str, Any]] = []
     passed_over: list[dict[str, Any]] = []
+    seen = 0
     for batch in _fresh_batches(sqs, dlq_url):
+        seen += len(batch)
         for message in batch:
             chosen = not codes or describe(message)["error_code"] in codes
             if chosen:
@@ -158,10 +160,12 @@ def _redrive(sqs: Any, dlq_url: str, queue_url: str, *, codes: set[str], dry_run
     left = _depth(sqs, dlq_url)
     if out.json:
         out.emit({"dry_run": dry_run, "moved": [describe(m) for m in moved], "left": left})
+    elif dry_run:
+        noun = "entry" if seen == 1 else "entries"
+        out.line(f"would move {len(moved)} of {seen} {noun} back to the queue (dry run: nothing moved)")
     else:
-        verb = "would move" if dry_run else "moved"
         noun = "entry" if len(moved) == 1 else "entries"
-        out.line(f"{verb} {len(moved)} {noun} back to the queue; {left} left in the dead-letter queue")
+        out.line(f"moved {len(moved)} {noun} back to the queue; {left} left in the dead-letter queue")
     return 0
 
 

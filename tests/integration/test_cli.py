@@ -54,7 +54,7 @@ def test_dlq_list_prints_a_table(
     assert "invalid_request" in out
 
 
-def test_dlq_redrive_dry_run_moves_nothing(
+def test_dlq_redrive_dry_run_moves_nothing_and_says_so(
     stack: EmbeddedStack, cli: list[str], function: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _dead_letter_two(stack, function)
@@ -63,8 +63,29 @@ def test_dlq_redrive_dry_run_moves_nothing(
                  "--queue-url", stack.resources.queue_url, "--dry-run"])  # fmt: skip
 
     assert code == 0
-    assert "would move 2 entries back to the queue; 2 left" in capsys.readouterr().out
+    assert capsys.readouterr().out == "would move 2 of 2 entries back to the queue (dry run: nothing moved)\n"
     assert stack.queue_depth() == 0
+    assert len(stack.dead_letters()) == 2
+
+
+def test_dlq_redrive_dry_run_of_some_codes_counts_them_among_all_entries(
+    stack: EmbeddedStack, cli: list[str], function: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a request Portkey refused and a bad body in the DLQ
+    from local.portkey import Fault
+
+    stack.portkey.inject(Fault.error(400))
+    stack.send(a_request(run_id="run_refused"))
+    stack.send("{not json")
+    stack.poller(function.lambda_handler).poll_once()
+    stack.published()
+    # When a redrive of the portkey_rejected entries is previewed
+    code = main(["dlq", "redrive", *cli, "--dlq-url", stack.resources.dlq_url,
+                 "--queue-url", stack.resources.queue_url,
+                 "--code", "portkey_rejected", "--dry-run"])  # fmt: skip
+    # Then it says how many of all the entries would move, and both stay
+    assert code == 0
+    assert capsys.readouterr().out == "would move 1 of 2 entries back to the queue (dry run: nothing moved)\n"
     assert len(stack.dead_letters()) == 2
 
 

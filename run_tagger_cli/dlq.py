@@ -9,11 +9,32 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from run_tagger.errors import (
+    InvalidConfiguration,
+    InvalidRequest,
+    InvalidResponse,
+    PortkeyRejected,
+    RunNotFound,
+    Unauthorized,
+)
+
 from run_tagger_cli.aws import Aws, CliError
 from run_tagger_cli.output import Printer
 
 # Attributes run-tagger adds when it dead-letters; a redriven message goes back without them.
 REASON_ATTRIBUTES = ("error_code", "error_message", "error_status", "source_message_id")
+# The code shown for an entry without error_code: SQS moved it after maxReceiveCount deliveries.
+REDRIVEN_BY_SQS = "redrive"
+# What `--code` takes: the codes of DESIGN §2's permanent failures, and SQS's redrive.
+PERMANENT_ERRORS = (
+    InvalidRequest,
+    InvalidConfiguration,
+    RunNotFound,
+    PortkeyRejected,
+    Unauthorized,
+    InvalidResponse,
+)
+ERROR_CODES = (*(error.code for error in PERMANENT_ERRORS), REDRIVEN_BY_SQS)
 PEEK_SECONDS = 30  # how long listed messages stay hidden before they are released again
 
 
@@ -23,7 +44,14 @@ def add_parser(commands: Any) -> list[argparse.ArgumentParser]:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="show the DLQ's entries with their reasons")
     redrive = actions.add_parser("redrive", help="move entries back to the tag-run queue")
-    redrive.add_argument("--code", action="append", help="only entries with this error_code (repeatable)")
+    redrive.add_argument(
+        "--code",
+        action="append",
+        choices=ERROR_CODES,
+        metavar="CODE",
+        help=f"only entries with this error_code (repeatable): %(choices)s ({REDRIVEN_BY_SQS}: moved by SQS "
+        "after maxReceiveCount failed deliveries)",
+    )
     redrive.add_argument("--dry-run", action="store_true", help="show what would move, move nothing")
     purge = actions.add_parser("purge", help="delete every entry (asks first)")
     purge.add_argument("--yes", action="store_true", help="do not ask")
@@ -99,7 +127,7 @@ def describe(message: dict[str, Any]) -> dict[str, Any]:
         request = message["Body"]
     return {
         "message_id": message["MessageId"],
-        "error_code": attributes.get("error_code", {}).get("StringValue", "redrive"),
+        "error_code": attributes.get("error_code", {}).get("StringValue", REDRIVEN_BY_SQS),
         "error_message": attributes.get("error_message", {}).get(
             "StringValue", "(moved by SQS after maxReceiveCount)"
         ),

@@ -9,7 +9,7 @@ import sys
 import threading
 
 from run_tagger_cli import dlq, emit
-from run_tagger_cli.aws import Aws, CliError, add_aws_options
+from run_tagger_cli.aws import Aws, CliError, add_aws_options, add_output_options
 from run_tagger_cli.output import Printer
 
 SCHEMAS = {
@@ -81,8 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--fifo", action="store_true", help="FIFO queues")
     local.set_defaults(handler=_local, aws=False)
     # On the leaves only: argparse lets a subcommand's defaults overwrite what its parent parsed.
-    for leaf in (*leaves, schema, local):
+    # The AWS options only where AWS is called: anywhere else they would be taken and ignored.
+    for leaf in leaves:
         add_aws_options(leaf)
+    for leaf in (*leaves, schema, local):
+        add_output_options(leaf)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""AWS options shared by every command, as the AWS CLI takes them, and stack-output resolution."""
+"""The AWS options of the commands that call AWS, as the AWS CLI takes them, and stack-output resolution."""
 
 from __future__ import annotations
 
@@ -26,7 +26,10 @@ def add_aws_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--region", help="AWS region (default: from the profile or AWS_REGION)")
     group.add_argument("--profile", help="named profile from ~/.aws/config")
     group.add_argument("--endpoint-url", metavar="URL", help="send AWS calls here (e.g. the embedded stack)")
-    group.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output (errors too)")
 
 
 @dataclass

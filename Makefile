@@ -58,7 +58,7 @@ format: $(STAMP) ## ruff: fix and format
 
 .PHONY: typecheck
 typecheck: $(STAMP) ## mypy --strict
-	$(BIN)/mypy layers/run_tagger/run_tagger functions/tag_run local tests $(wildcard benchmarks)
+	$(BIN)/mypy layers/run_tagger/run_tagger functions/tag_run local run_tagger_cli tests $(wildcard benchmarks)
 
 .PHONY: unit
 unit: $(STAMP) ## unit tests only (no network)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shlex
 import sys
 import threading
 
@@ -16,19 +15,7 @@ def _serve_stack(fifo: bool) -> int:
     from local.stack import EmbeddedStack
 
     with EmbeddedStack.running(fifo=fifo) as stack:
-        resources = stack.resources
-        print("The embedded stack is running; Ctrl-C stops it. Point the function or the AWS CLI at it:")
-        for name, value in sorted(stack.function_environment().items()):
-            print(f"export {name}={shlex.quote(value)}")
-        print(
-            f"# request queue:     {resources.queue_url}\n"
-            f"# request topic:     {resources.topic_arn}\n"
-            f"# dead-letter queue: {resources.dlq_url}\n"
-            f"# published events:  {resources.inspection_queue_url} (a rule copies every run event here)\n"
-            "# In another shell, paste the export lines above, send requests, then feed the handler with:\n"
-            f"#   .venv/bin/python -m local poll --queue-url {resources.queue_url}",
-            flush=True,
-        )
+        print(stack.instructions(fifo=fifo), flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
     return 0

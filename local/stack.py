@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -150,6 +151,30 @@ class EmbeddedStack:
     def dead_letters(self) -> list[dict[str, Any]]:
         """Messages in the DLQ since the last call (read and removed)."""
         return drain(self.aws, self.resources.dlq_url)
+
+    def instructions(self, *, fifo: bool = False) -> str:
+        """How to use this running stack from another shell: its environment, a request, the resources."""
+        resources = self.resources
+        group = " --group-id demo" if fifo else ""  # a FIFO queue takes no message without a group
+        exports = [
+            f"export {name}={shlex.quote(value)}"
+            for name, value in sorted(self.function_environment().items())
+        ]
+        return "\n".join(
+            [
+                "The embedded stack is running; Ctrl-C stops it. In another shell, paste these lines",
+                "(the emulator's endpoint, dummy credentials and the function's configuration):",
+                *exports,
+                "then send a request and feed the handler:",
+                f"  .venv/bin/run-tagger emit --queue-url {resources.queue_url}{group}"
+                " --thread thread_1 --run run_1 --meta team=search",
+                f"  .venv/bin/python -m local poll --queue-url {resources.queue_url}",
+                f"request queue:     {resources.queue_url}",
+                f"request topic:     {resources.topic_arn}",
+                f"dead-letter queue: {resources.dlq_url}",
+                f"published events:  {resources.inspection_queue_url} (a rule copies every run event here)",
+            ]
+        )
 
     def queue_depth(self) -> int:
         """Messages still on the queue, visible or in flight."""

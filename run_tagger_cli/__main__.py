@@ -45,15 +45,7 @@ def _local(args: argparse.Namespace, _aws: Aws | None, out: Printer) -> int:
         if out.json:
             out.emit(endpoints)
         else:
-            out.line("The embedded stack is running; Ctrl-C stops it.")
-            for name in ("endpoint_url", "portkey_base_url", "queue_url", "dlq_url", "bus_name"):
-                out.line(f"  {name:17} {endpoints[name]}")
-            group = " --group-id demo" if args.fifo else ""  # a FIFO queue takes no message without one
-            out.line(
-                f"\nTry: run-tagger emit --endpoint-url {stack.aws.endpoint_url} --region us-east-1"
-                f" --queue-url {stack.resources.queue_url}{group} --thread thread_1 --run run_1"
-                " --meta team=search"
-            )
+            out.line(stack.instructions(fifo=args.fifo))
         sys.stdout.flush()
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()

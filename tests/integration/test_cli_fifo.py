@@ -11,19 +11,7 @@ import pytest
 from local.aws import drain
 from local.stack import EmbeddedStack
 from run_tagger_cli.__main__ import main
-from tests.conftest import Configure
 from tests.support import a_request, one_event
-
-
-@pytest.fixture
-def fifo(stack: EmbeddedStack) -> EmbeddedStack:
-    return EmbeddedStack.create(stack.aws, stack.portkey, fifo=True)
-
-
-@pytest.fixture
-def fifo_function(fifo: EmbeddedStack, configure: Configure, function: ModuleType) -> ModuleType:
-    """The function, configured for the FIFO stack (after, never before, the default `function`)."""
-    return configure(**fifo.function_environment())
 
 
 def test_emit_to_a_fifo_queue_with_a_group_is_tagged(

@@ -11,19 +11,7 @@ from run_tagger.producer import TagRunProducer
 
 from local.aws import drain
 from local.stack import EmbeddedStack
-from tests.conftest import Configure
 from tests.support import a_request, one_event
-
-
-@pytest.fixture
-def fifo(stack: EmbeddedStack) -> EmbeddedStack:
-    return EmbeddedStack.create(stack.aws, stack.portkey, fifo=True)
-
-
-@pytest.fixture
-def fifo_function(fifo: EmbeddedStack, configure: Configure, function: ModuleType) -> ModuleType:
-    """The function, configured for the FIFO stack (after, never before, the default `function`)."""
-    return configure(**fifo.function_environment())
 
 
 def _producer(stack: EmbeddedStack) -> TagRunProducer:

@@ -4,8 +4,10 @@ trickles in count against PORTKEY_TIMEOUT_SECONDS together, not each read on its
 from __future__ import annotations
 
 import gzip
+import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from run_tagger.errors import PortkeyUnavailable
@@ -28,6 +30,13 @@ TRICKLES: dict[str, list[Piece]] = {
     "chunked-trailers-a-line-each-0.3s": [(0.0, head("Transfer-Encoding: chunked") + b"1\r\n \r\n0\r\n")]
     + [(0.3, b"X-Trailer: x\r\n")] * 60,
     "status-line-a-byte-each-0.3s": [(0.3, bytes([byte])) for byte in head("Content-Length: 0")],
+    # With Connection: close, http.client takes the socket away from the connection once the headers are in.
+    "connection-close-a-byte-each-0.95s": [(0.0, head("Content-Length: 100", "Connection: close"))]
+    + [(0.95, b" ")] * 100,
+    "connection-close-chunked-size-line-a-digit-each-0.3s": [
+        (0.0, head("Transfer-Encoding: chunked", "Connection: close"))
+    ]
+    + [(0.3, b"0")] * 60,
     "header-lines-a-line-each-0.3s": [(0.0, b"HTTP/1.1 200 OK\r\n")] + [(0.3, b"X-Slow: x\r\n")] * 60,
 }
 
@@ -63,6 +72,30 @@ def test_an_answer_over_tls_that_trickles_in_ends_when_the_attempts_budget_does(
         client = PortkeyClient(session, base_url=base_url, timeout_seconds=BUDGET_SECONDS, max_attempts=1)
         started = time.monotonic()
         # When a run is modified, then the attempt ends at its budget as a timeout, like over plain http
+        with pytest.raises(PortkeyUnavailable, match=r"did not answer within 1\.0s"):
+            client.modify_run("thread_a", "run_a", {"k": "v"}, headers=HEADERS, deadline=started + 60)
+        assert time.monotonic() - started < BUDGET_SECONDS + 0.4
+
+
+@pytest.mark.timeout(20)
+def test_a_slow_name_lookup_and_a_stalled_tls_handshake_share_the_attempts_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a name lookup that takes 0.5 s, and an https server that never answers the TLS handshake
+    lookup = socket.getaddrinfo
+
+    def slow_lookup(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.5)  # the delay under test: what a slow resolver costs
+        return lookup(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_lookup)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        base_url = f"https://127.0.0.1:{silent.getsockname()[1]}/v1"
+        client = PortkeyClient(
+            new_session(1, base_url), base_url=base_url, timeout_seconds=BUDGET_SECONDS, max_attempts=1
+        )
+        started = time.monotonic()
+        # When a run is modified, then the attempt ends at its budget: the handshake gets only what is left
         with pytest.raises(PortkeyUnavailable, match=r"did not answer within 1\.0s"):
             client.modify_run("thread_a", "run_a", {"k": "v"}, headers=HEADERS, deadline=started + 60)
         assert time.monotonic() - started < BUDGET_SECONDS + 0.4

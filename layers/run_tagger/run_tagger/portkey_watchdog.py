@@ -5,8 +5,10 @@ line, its headers or its body a byte at a time) could hold an attempt far past P
 Here one thread watches every attempt in flight, and at an attempt's deadline shuts its connection's
 socket down: the blocked read fails at once, and the attempt knows the watchdog was the cause.
 
-The connection an attempt uses is learnt as urllib3 connects or sends on it (`WatchedAdapter`'s
-connection classes), so the wait for the headers is covered, not only the body.
+The sockets an attempt uses are learnt as urllib3 connects or sends (`WatchedAdapter`'s connection
+classes), so the TLS handshake, the wait for the headers and an answer sent with `Connection: close`
+(whose socket http.client takes away from the connection) are covered, not only the body. A watch shuts
+a connection's sockets only while its attempt holds it: back in the pool, it may be another attempt's.
 """
 
 from __future__ import annotations
@@ -24,60 +26,77 @@ from typing import Any
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, PoolManager, ProxyManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import ConnectTimeoutError
 
 _current = threading.local()  # the Watch of the attempt this thread is making, if any
+# Who may shut a pooled connection's socket: the watch of the attempt using it now, no other. Taken to
+# hand a connection over (to an attempt, back to the pool) and to fire, so a watch never shuts the socket
+# of a connection that went back to the pool and is now another attempt's.
+_owners = threading.Lock()
 
 
 class Watch:
-    """One attempt's watch: the connection it uses, once known, and whether its deadline came first."""
+    """One attempt's watch: the sockets it reads from, and whether its deadline came first."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sockets: list[Any] = []
-        self._connection: HTTPConnection | None = None
+    def __init__(self, due: float) -> None:
+        self.due = due  # time.monotonic()
+        self._watched: list[tuple[_Watched | None, Any]] = []  # (its connection, a socket)
         self._done = False
         self.fired = False
 
-    def attach(self, connection: HTTPConnection) -> None:
-        """The attempt uses this connection; shut it at once if the deadline has already passed."""
-        with self._lock:
-            self._connection = connection
-            if self.fired:
-                _shut(connection.sock)
+    def seconds_left(self) -> float:
+        return self.due - time.monotonic()
+
+    def attach(self, connection: _Watched, sock: Any) -> None:
+        """The attempt uses this connection, now over `sock`; shut at once if the deadline has passed."""
+        with _owners:
+            connection.owner = self
+            self._attach(connection, sock)
 
     def attach_socket(self, sock: Any) -> None:
         """The answer's socket, when it did not come through a watched connection (any session)."""
-        with self._lock:
-            self._sockets.append(sock)
-            if self.fired:
-                _shut(sock)
+        with _owners:
+            self._attach(None, sock)
 
     def finish(self) -> bool:
         """The attempt is over, either way: the watch will not fire now. Whether it did."""
-        with self._lock:
+        with _owners:
             self._done = True
+            self._watched.clear()
             return self.fired
 
     def fire(self) -> None:
-        with self._lock:
+        with _owners:
             if self._done:
                 return
             self.fired = True
-            if self._connection is not None:
-                _shut(self._connection.sock)
-            for sock in self._sockets:
-                _shut(sock)
+            for connection, sock in self._watched:
+                if connection is None or connection.owner is self:
+                    _shut(sock)
+
+    def _attach(self, connection: _Watched | None, sock: Any) -> None:
+        if sock is None or self._done:
+            return
+        self._watched.append((connection, sock))
+        if self.fired:
+            _shut(sock)
+
+
+def _released(connection: object) -> None:
+    if isinstance(connection, _Watched):
+        with _owners:
+            connection.owner = None
 
 
 def _shut(sock: Any) -> None:
     """Shut a socket down under the thread reading it; the read fails at once."""
     sock = getattr(sock, "socket", sock)  # under urllib3's TLS-in-TLS transport, the socket itself
-    with contextlib.suppress(OSError, AttributeError):  # closed already, or not connected yet
+    with contextlib.suppress(OSError, AttributeError):  # closed already, or handed to its TLS wrapper
         if isinstance(sock, socket.socket):
             # The plain socket's own shutdown, also under TLS: SSLSocket.shutdown would drop its TLS
             # state under the reading thread, which would then fail with a ValueError.
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        elif sock is not None:
+        else:
             sock.shutdown(socket.SHUT_RDWR)
 
 
@@ -93,8 +112,8 @@ class Watchdog:
     @contextlib.contextmanager
     def watching(self, seconds: float) -> Iterator[Watch]:
         """A watch firing in `seconds`, known to this thread's connections until the block ends."""
-        watch = Watch()
         due = time.monotonic() + max(0.0, seconds)
+        watch = Watch(due)
         with self._wake:
             earliest = self._due[0][0] if self._due else math.inf
             heapq.heappush(self._due, (due, next(self._order), watch))
@@ -119,38 +138,76 @@ class Watchdog:
                 self._wake.wait(self._due[0][0] - now if self._due else None)
 
 
-def _watched(connection: HTTPConnection) -> None:
+def _watch() -> Watch | None:
     watch: Watch | None = getattr(_current, "watch", None)
-    if watch is not None:
-        watch.attach(connection)
+    return watch
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _Watched(HTTPConnection):
+    """What both watched connection classes add: every socket they use is known to the attempt's watch.
+
+    A socket is attached as soon as it is connected (before any TLS handshake, which the connection
+    waits out no longer than the attempt has left), when the connection is connected (under TLS, the
+    wrapped socket), and at each request on a reused connection; an answer with `Connection: close`
+    takes the socket away from the connection, but the watch keeps it.
+    """
+
+    owner: Watch | None = None  # the watch allowed to shut its sockets: its attempt's, while it runs
+
+    def _new_conn(self) -> socket.socket:
+        watch = _watch()
+        if watch is not None:
+            left = watch.seconds_left()
+            if left <= 0:
+                raise ConnectTimeoutError(self, "the attempt's time ran out before connecting")
+            if not isinstance(self.timeout, int | float) or self.timeout > left:
+                self.timeout = left  # connecting ends with the attempt
+        sock = super()._new_conn()
+        if watch is not None:
+            # The name lookup took its time too: a TLS handshake next gets only what is left.
+            left = watch.seconds_left()
+            if left <= 0:
+                sock.close()
+                raise ConnectTimeoutError(self, "the attempt's time ran out while connecting")
+            sock.settimeout(left)
+            watch.attach(self, sock)
+        return sock
+
     def connect(self) -> None:
-        _watched(self)
         super().connect()
+        watch = _watch()
+        if watch is not None:
+            watch.attach(self, self.sock)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _watched(self)  # a pooled connection is reused without connecting again
+        watch = _watch()
+        if watch is not None and self.sock is not None:  # reused: connected by an earlier attempt
+            watch.attach(self, self.sock)
         super().request(*args, **kwargs)
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        _watched(self)
-        super().connect()
+class _WatchedHTTPConnection(_Watched):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watched(self)
-        super().request(*args, **kwargs)
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPConnectionPool(HTTPConnectionPool):
     ConnectionCls = _WatchedHTTPConnection
 
+    def _put_conn(self, conn: Any) -> None:
+        _released(conn)  # back in the pool: no attempt's watch may shut it now
+        super()._put_conn(conn)
+
 
 class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        _released(conn)
+        super()._put_conn(conn)
 
 
 def _watch_pools(manager: Any) -> None:

@@ -1,0 +1,76 @@
+"""A watch shuts only its own attempt's connection: once the connection is back in the pool, another
+attempt may use it, and the first attempt's deadline no longer touches it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from run_tagger.portkey import new_session
+from run_tagger.portkey_watchdog import Watchdog
+
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+
+class KeepAliveServer:
+    """One connection, two requests: the first answered at once, the second when `answer_second` is set."""
+
+    def __init__(self) -> None:
+        self.second_received = threading.Event()
+        self.answer_second = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1/threads/t/runs/r"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        connection, _ = self._listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(ANSWER)
+            connection.recv(65536)
+            self.second_received.set()
+            self.answer_second.wait(10)
+            connection.sendall(ANSWER)
+
+    @contextmanager
+    def running(self) -> Iterator[KeepAliveServer]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self.answer_second.set()
+            self._listener.close()
+            self._thread.join(timeout=5)
+
+
+@pytest.mark.timeout(20)
+def test_a_deadline_that_comes_after_the_connection_went_back_to_the_pool_spares_its_next_user() -> None:
+    watchdog = Watchdog()
+    session = new_session(1, "http://127.0.0.1")
+    outcome: dict[str, object] = {}
+    with KeepAliveServer().running() as server, watchdog.watching(60) as first:
+        # Given an attempt that has read its whole answer (its connection is back in the pool) but whose
+        # watch is still open
+        assert session.post(server.url, data=b"{}", timeout=10).status_code == 200
+
+        def second_attempt() -> None:
+            with watchdog.watching(60):
+                try:
+                    outcome["status"] = session.post(server.url, data=b"{}", timeout=10).status_code
+                except Exception as error:
+                    outcome["status"] = repr(error)
+
+        # And another attempt now waiting for its answer on that same connection
+        other = threading.Thread(target=second_attempt)
+        other.start()
+        assert server.second_received.wait(10)
+        # When the first attempt's deadline comes
+        first.fire()
+        server.answer_second.set()
+        other.join(10)
+    # Then the other attempt gets its answer, and the first still learns it ran out of time
+    assert outcome["status"] == 200
+    assert first.fired

@@ -29,7 +29,11 @@ def add_aws_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output (errors too)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable output (and errors, past the command line's own checks)",
+    )
 
 
 @dataclass

@@ -138,8 +138,12 @@ def _producer(args: argparse.Namespace, aws: Aws) -> TagRunProducer:
 
 
 def run(args: argparse.Namespace, aws: Aws, out: Printer) -> int:
-    if args.file and (args.thread or args.run or args.meta):
-        raise CliError("give either --file or --thread/--run/--meta, not both")
+    if args.file and (args.thread or args.run or args.meta or args.tenant or args.request_id):
+        # Each line of the file is a whole request: its tenant and request_id are fields of the line.
+        raise CliError(
+            "give either --file or --thread/--run/--meta (with --tenant, --request-id), not both; "
+            "in a file, tenant and request_id are fields of each line"
+        )
     if args.file:
         lines, requests, bad = _from_file(args.file)
         if bad:  # all or nothing: a half-sent file is harder to fix and resend than an unsent one

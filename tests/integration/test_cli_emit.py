@@ -157,3 +157,23 @@ def test_emit_from_a_valid_file_sends_every_request_in_order(
     assert code == 0
     assert (report["sent"], report["failed"], len(set(report["ids"]))) == (150, [], 150)
     assert stack.queue_depth() == 150
+
+
+@pytest.mark.parametrize("option", [["--tenant", "acme"], ["--request-id", "req-9"]], ids=lambda o: o[0])
+def test_emit_refuses_a_single_requests_option_beside_a_file(
+    stack: EmbeddedStack,
+    cli: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    option: list[str],
+) -> None:
+    # Given a file of requests, and an option that only a single request takes
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(json.dumps(a_request()) + "\n")
+    # When both are given
+    code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--file", str(requests), *option])
+    # Then nothing is sent (the file's requests would silently go without that tenant or id), and the
+    # error says where those fields go
+    assert code == 1
+    assert "in a file, tenant and request_id are fields of each line" in capsys.readouterr().err
+    assert stack.queue_depth() == 0

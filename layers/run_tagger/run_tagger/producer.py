@@ -222,7 +222,9 @@ def _queue_entry(entry: _Entry, group: str | None) -> SendMessageBatchRequestEnt
 
 
 def _deduplication_id(request: TagRunRequest) -> str | None:
-    """The function's own de-duplication key (`{tenant}:{request_id}`), so SQS drops what it would skip."""
+    """The function's own de-duplication key (`{tenant}:{request_id}`). SQS drops a message whose id it has
+    seen in the last five minutes, whatever became of the first, so a resend within them is dropped even
+    after a permanent failure (the function itself would have processed it)."""
     if request.request_id is None:
         return None
     key = f"{request.tenant or ''}:{request.request_id}"

@@ -119,5 +119,5 @@ schemas: $(STAMP) ## regenerate events/schemas/ from the models
 	$(PY) -m run_tagger.schemas events/schemas template.yaml
 
 .PHONY: clean
-clean: ## remove .venv and build output
+clean: ## remove .venv, .tools, .aws-sam and caches
 	rm -rf $(VENV) .tools .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis

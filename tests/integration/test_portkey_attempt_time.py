@@ -99,3 +99,25 @@ def test_a_slow_name_lookup_and_a_stalled_tls_handshake_share_the_attempts_budge
         with pytest.raises(PortkeyUnavailable, match=r"did not answer within 1\.0s"):
             client.modify_run("thread_a", "run_a", {"k": "v"}, headers=HEADERS, deadline=started + 60)
         assert time.monotonic() - started < BUDGET_SECONDS + 0.4
+
+
+@pytest.mark.timeout(20)
+def test_a_slow_proxy_tunnel_and_a_stalled_tls_handshake_share_the_attempts_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given Portkey on https behind the environment's proxy, which opens the tunnel after 0.9 s, and an
+    # origin that then never answers the TLS handshake
+    pieces = [(0.9, b"HTTP/1.1 200 Connection established\r\n\r\n")]
+    with scripted_server(pieces) as proxy_url:
+        monkeypatch.setenv("HTTPS_PROXY", proxy_url.removesuffix("/v1"))
+        for variable in ("NO_PROXY", "no_proxy", "https_proxy"):
+            monkeypatch.delenv(variable, raising=False)
+        base_url = "https://portkey.example/v1"
+        client = PortkeyClient(
+            new_session(1, base_url), base_url=base_url, timeout_seconds=BUDGET_SECONDS, max_attempts=1
+        )
+        started = time.monotonic()
+        # When a run is modified, then the handshake gets what the tunnel left: the attempt ends at its budget
+        with pytest.raises(PortkeyUnavailable, match=r"did not answer within 1\.0s"):
+            client.modify_run("thread_a", "run_a", {"k": "v"}, headers=HEADERS, deadline=started + 60)
+        assert time.monotonic() - started < BUDGET_SECONDS + 0.4

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+import requests
 from run_tagger.portkey import new_session
-from run_tagger.portkey_watchdog import Watchdog
+from run_tagger.portkey_body import read_body
+from run_tagger.portkey_watchdog import Watch, Watchdog
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
@@ -46,15 +49,30 @@ class KeepAliveServer:
             self._thread.join(timeout=5)
 
 
+def read_by_requests(session: requests.Session, url: str, watch: Watch) -> bytes:
+    return session.post(url, data=b"{}", timeout=10).content
+
+
+def read_by_the_client(session: requests.Session, url: str, watch: Watch) -> bytes:
+    """As the Portkey client reads an answer: streamed, its socket handed to the watch by read_body."""
+    response = session.post(url, data=b"{}", timeout=10, stream=True)
+    body = read_body(response, time.monotonic, stop_at=time.monotonic() + 10, watch=watch)
+    assert isinstance(body, bytes)
+    return body
+
+
 @pytest.mark.timeout(20)
-def test_a_deadline_that_comes_after_the_connection_went_back_to_the_pool_spares_its_next_user() -> None:
+@pytest.mark.parametrize("read", [read_by_requests, read_by_the_client], ids=lambda read: read.__name__)
+def test_a_deadline_that_comes_after_the_connection_went_back_to_the_pool_spares_its_next_user(
+    read: Callable[[requests.Session, str, Watch], bytes],
+) -> None:
     watchdog = Watchdog()
     session = new_session(1, "http://127.0.0.1")
     outcome: dict[str, object] = {}
     with KeepAliveServer().running() as server, watchdog.watching(60) as first:
         # Given an attempt that has read its whole answer (its connection is back in the pool) but whose
         # watch is still open
-        assert session.post(server.url, data=b"{}", timeout=10).status_code == 200
+        assert read(session, server.url, first) == b"{}"
 
         def second_attempt() -> None:
             with watchdog.watching(60):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -73,6 +74,29 @@ def test_a_socket_attached_after_the_deadline_is_shut_at_once(
             marker.attach_socket(marker_ours)
             assert marker_ours.recv(1) == b""
         # When the socket is attached, then it is shut at once, and a read ends
+        watch.attach_socket(ours)
+        assert ours.recv(1) == b""
+    assert watch.fired
+
+
+@pytest.mark.timeout(10)
+def test_a_watchdog_whose_thread_could_not_start_tries_again_at_the_next_watch(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, _ = pair
+    watchdog = Watchdog()
+    # Given a first watch whose thread could not be started (the process was out of threads)
+    start = threading.Thread.start
+
+    def refuse(thread: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.raises(RuntimeError), watchdog.watching(0.1):
+        pass
+    monkeypatch.setattr(threading.Thread, "start", start)
+    # When the next attempt is watched, then its deadline still ends its read
+    with watchdog.watching(0.1) as watch:
         watch.attach_socket(ours)
         assert ours.recv(1) == b""
     assert watch.fired

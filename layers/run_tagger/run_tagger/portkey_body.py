@@ -49,7 +49,7 @@ def read_body(
         return Unreadable(f"response encoded as {coding!r}, which was not asked for")
     sock = _socket_of(response)
     if watch is not None and sock is not None:
-        watch.attach_socket(sock)
+        watch.attach_socket(sock, response.raw.connection)
     try:
         return _read(response, sock, _Inflater(coding) if coding in _WBITS else None, clock, stop_at)
     except zlib.error:
@@ -75,7 +75,8 @@ def _read(
         left = stop_at - clock()
         if left <= 0:
             raise requests.Timeout(_LATE)
-        if sock is not None:
+        # Once the body is in, urllib3 gives the connection back to the pool: its socket is not ours to set.
+        if sock is not None and response.raw.connection is not None:
             sock.settimeout(left)  # was the rest of the attempt's budget when the headers came
         raw = response.raw.read1(_READ_BYTES, decode_content=False)
         if inflater is None:

@@ -53,8 +53,12 @@ class Watch:
             connection.owner = self
             self._attach(connection, sock)
 
-    def attach_socket(self, sock: Any) -> None:
-        """The answer's socket, when it did not come through a watched connection (any session)."""
+    def attach_socket(self, sock: Any, connection: object = None) -> None:
+        """The answer's socket and the connection it came through: one of ours is attached as its own
+        (so a watch never shuts it once back in the pool); any other session's socket, as it is."""
+        if isinstance(connection, _Watched):
+            self.attach(connection, sock)
+            return
         with _owners:
             self._attach(None, sock)
 
@@ -118,8 +122,9 @@ class Watchdog:
             earliest = self._due[0][0] if self._due else math.inf
             heapq.heappush(self._due, (due, next(self._order), watch))
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="portkey-watchdog", daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name="portkey-watchdog", daemon=True)
+                thread.start()  # kept only once running: a thread that failed to start is tried again
+                self._thread = thread
             elif due < earliest:
                 self._wake.notify()
         _current.watch = watch
@@ -178,6 +183,18 @@ class _Watched(HTTPConnection):
         watch = _watch()
         if watch is not None:
             watch.attach(self, self.sock)
+
+    def _tunnel(self) -> None:
+        """Through a proxy: the CONNECT exchange, and the TLS handshake after it, are the attempt's too."""
+        watch = _watch()
+        if watch is not None:
+            watch.attach(self, self.sock)  # to an https proxy, the TLS socket the proxy answers on
+        super()._tunnel()
+        if watch is not None:
+            left = watch.seconds_left()
+            if left <= 0:
+                raise ConnectTimeoutError(self, "the attempt's time ran out in the proxy's tunnel")
+            self.sock.settimeout(left)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         watch = _watch()

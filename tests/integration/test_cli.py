@@ -27,6 +27,17 @@ def _dead_letter_two(stack: EmbeddedStack, function: ModuleType) -> None:
     stack.published()
 
 
+def dead_letter_a_refused_request_and_a_bad_body(stack: EmbeddedStack, function: ModuleType) -> None:
+    """Two entries in the DLQ: a request Portkey refused (portkey_rejected) and a body that is not JSON."""
+    from local.portkey import Fault
+
+    stack.portkey.inject(Fault.error(400))
+    stack.send(a_request(run_id="run_refused"))
+    stack.send("{not json")
+    stack.poller(function.lambda_handler).poll_once()
+    stack.published()
+
+
 def test_dlq_list_shows_each_entry_with_its_reason(
     stack: EmbeddedStack, cli: list[str], function: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -72,13 +83,7 @@ def test_dlq_redrive_dry_run_of_some_codes_counts_them_among_all_entries(
     stack: EmbeddedStack, cli: list[str], function: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a request Portkey refused and a bad body in the DLQ
-    from local.portkey import Fault
-
-    stack.portkey.inject(Fault.error(400))
-    stack.send(a_request(run_id="run_refused"))
-    stack.send("{not json")
-    stack.poller(function.lambda_handler).poll_once()
-    stack.published()
+    dead_letter_a_refused_request_and_a_bad_body(stack, function)
     # When a redrive of the portkey_rejected entries is previewed
     code = main(["dlq", "redrive", *cli, "--dlq-url", stack.resources.dlq_url,
                  "--queue-url", stack.resources.queue_url,
@@ -93,13 +98,7 @@ def test_dlq_redrive_moves_entries_back_and_they_are_processed_again(
     stack: EmbeddedStack, cli: list[str], function: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a request dead-lettered because Portkey refused it, and one bad body
-    from local.portkey import Fault
-
-    stack.portkey.inject(Fault.error(400))
-    stack.send(a_request(run_id="run_refused"))
-    stack.send("{not json")
-    stack.poller(function.lambda_handler).poll_once()
-    stack.published()
+    dead_letter_a_refused_request_and_a_bad_body(stack, function)
     # When only the portkey_rejected entries are redriven (after the cause was fixed)
     code = main(["dlq", "redrive", *cli, "--dlq-url", stack.resources.dlq_url,
                  "--queue-url", stack.resources.queue_url, "--code", "portkey_rejected"])  # fmt: skip

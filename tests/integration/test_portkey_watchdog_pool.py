@@ -18,6 +18,24 @@ from run_tagger.portkey_watchdog import Watch, Watchdog
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
 
+def _read_request(connection: socket.socket) -> None:
+    """One whole request: its head, then as many body bytes as it announces (TCP may split them)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
+        body += connection.recv(65536)
+
+
 class KeepAliveServer:
     """One connection, two requests: the first answered at once, the second when `answer_second` is set."""
 
@@ -31,9 +49,9 @@ class KeepAliveServer:
     def _serve(self) -> None:
         connection, _ = self._listener.accept()
         with connection:
-            connection.recv(65536)
+            _read_request(connection)
             connection.sendall(ANSWER)
-            connection.recv(65536)
+            _read_request(connection)
             self.second_received.set()
             self.answer_second.wait(10)
             connection.sendall(ANSWER)

@@ -110,3 +110,21 @@ def test_a_slow_proxy_tunnel_and_a_stalled_tls_handshake_share_the_attempts_budg
         base_url = "https://portkey.example/v1"
         # When a run is modified, then the handshake gets what the tunnel left: the attempt ends at its budget
         modify_run_ends_at_the_budget(base_url)
+
+
+@pytest.mark.timeout(20)
+def test_an_https_proxy_that_trickles_its_answer_to_connect_ends_when_the_attempts_budget_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given Portkey on https behind an https proxy, which answers CONNECT a header line every 0.3 s
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NO_PROXY", "no_proxy", "https_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    tls, certificate = self_signed(tmp_path)
+    pieces = [(0.0, b"HTTP/1.1 200 Connection established\r\n")] + [(0.3, b"X-Slow: x\r\n")] * 60
+    with scripted_server(pieces, tls=tls) as proxy_url:
+        monkeypatch.setenv("HTTPS_PROXY", proxy_url.removesuffix("/v1"))
+        base_url = "https://portkey.example/v1"
+        session = new_session(1, base_url)
+        session.verify = str(certificate)
+        # When a run is modified, then the tunnel's set-up, inside the proxy's TLS, ends at the budget
+        modify_run_ends_at_the_budget(base_url, session)

@@ -159,22 +159,27 @@ class _Watched(HTTPConnection):
 
     owner: Watch | None = None  # the watch allowed to shut its sockets: its attempt's, while it runs
 
+    def _time_left(self, watch: Watch, where: str) -> float:
+        """The attempt's time left, or a connect timeout when there is none."""
+        left = watch.seconds_left()
+        if left <= 0:
+            raise ConnectTimeoutError(self, f"the attempt's time ran out {where}")
+        return left
+
     def _new_conn(self) -> socket.socket:
         watch = _watch()
         if watch is not None:
-            left = watch.seconds_left()
-            if left <= 0:
-                raise ConnectTimeoutError(self, "the attempt's time ran out before connecting")
+            left = self._time_left(watch, "before connecting")
             if not isinstance(self.timeout, int | float) or self.timeout > left:
                 self.timeout = left  # connecting ends with the attempt
         sock = super()._new_conn()
         if watch is not None:
             # The name lookup took its time too: a TLS handshake next gets only what is left.
-            left = watch.seconds_left()
-            if left <= 0:
+            try:
+                sock.settimeout(self._time_left(watch, "while connecting"))
+            except ConnectTimeoutError:
                 sock.close()
-                raise ConnectTimeoutError(self, "the attempt's time ran out while connecting")
-            sock.settimeout(left)
+                raise
             watch.attach(self, sock)
         return sock
 
@@ -191,10 +196,7 @@ class _Watched(HTTPConnection):
             watch.attach(self, self.sock)  # to an https proxy, the TLS socket the proxy answers on
         super()._tunnel()
         if watch is not None:
-            left = watch.seconds_left()
-            if left <= 0:
-                raise ConnectTimeoutError(self, "the attempt's time ran out in the proxy's tunnel")
-            self.sock.settimeout(left)
+            self.sock.settimeout(self._time_left(watch, "in the proxy's tunnel"))
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         watch = _watch()
@@ -211,20 +213,20 @@ class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
     pass
 
 
-class _WatchedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-    def _put_conn(self, conn: Any) -> None:
-        _released(conn)  # back in the pool: no attempt's watch may shut it now
-        super()._put_conn(conn)
-
-
-class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
+class _Releasing(HTTPConnectionPool):
+    """What both watched pools add: a connection back in the pool is no attempt's to shut."""
 
     def _put_conn(self, conn: Any) -> None:
         _released(conn)
         super()._put_conn(conn)
+
+
+class _WatchedHTTPConnectionPool(_Releasing):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(_Releasing, HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
 
 
 def _watch_pools(manager: Any) -> None:

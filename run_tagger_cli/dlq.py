@@ -7,16 +7,9 @@ import json
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 
-from run_tagger.errors import (
-    InvalidConfiguration,
-    InvalidRequest,
-    InvalidResponse,
-    PortkeyRejected,
-    RunNotFound,
-    Unauthorized,
-)
+from run_tagger.schemas import PermanentErrorCode
 
 from run_tagger_cli.aws import Aws, CliError
 from run_tagger_cli.output import Printer
@@ -26,15 +19,7 @@ REASON_ATTRIBUTES = ("error_code", "error_message", "error_status", "source_mess
 # The code shown for an entry without error_code: SQS moved it after maxReceiveCount deliveries.
 REDRIVEN_BY_SQS = "redrive"
 # What `--code` takes: the codes of DESIGN §2's permanent failures, and SQS's redrive.
-PERMANENT_ERRORS = (
-    InvalidRequest,
-    InvalidConfiguration,
-    RunNotFound,
-    PortkeyRejected,
-    Unauthorized,
-    InvalidResponse,
-)
-ERROR_CODES = (*(error.code for error in PERMANENT_ERRORS), REDRIVEN_BY_SQS)
+ERROR_CODES = (*get_args(PermanentErrorCode), REDRIVEN_BY_SQS)
 PEEK_SECONDS = 30  # how long listed messages stay hidden before they are released again
 
 

@@ -40,17 +40,21 @@ class RunTaggedDetail(BaseModel):
     ]
 
 
+# The codes of DESIGN §2's permanent failures: what a Run Tag Failed event and a dead letter carry.
+PermanentErrorCode = Literal[
+    "invalid_request",
+    "invalid_configuration",
+    "run_not_found",
+    "portkey_rejected",
+    "unauthorized",
+    "invalid_response",
+]
+
+
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="forbid", title="ErrorDetail")
 
-    code: Literal[
-        "invalid_request",
-        "invalid_configuration",
-        "run_not_found",
-        "portkey_rejected",
-        "unauthorized",
-        "invalid_response",
-    ]
+    code: PermanentErrorCode
     message: str
     status: int | None
     retryable: bool

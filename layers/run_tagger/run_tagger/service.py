@@ -41,7 +41,6 @@ class TagRunService:
 
     settings: Settings
     pipeline: TagRunPipeline
-    session: requests.Session
     portkey: PortkeyClient
     lanes: Lanes
     dedup: Deduplicator | None = None
@@ -109,7 +108,6 @@ def build_service(
     return TagRunService(
         settings=settings,
         pipeline=TagRunPipeline(deps),
-        session=session,
         portkey=portkey,
         lanes=lanes,
         dedup=dedup,

@@ -379,6 +379,35 @@ def test_refresh_bypasses_the_cache() -> None:
     assert provider.calls == [(DEFAULT_SECRET, 300, True)]
 
 
+def test_a_rotated_secret_value_is_used_as_soon_as_it_is_fetched() -> None:
+    # Given keys already resolved once from the secret
+    provider = FakeSecretsProvider(
+        {DEFAULT_SECRET: json.dumps({"api_key": API_KEY, "virtual_key": VIRTUAL_KEY})}
+    )
+    keys = store(provider)
+    keys.keys_for(None)
+    # When the secret is rotated to a config key and fetched again
+    provider.secrets[DEFAULT_SECRET] = json.dumps({"api_key": API_KEY, "config": CONFIG})
+    headers = keys.keys_for(None, refresh=True).headers()
+    # Then the new value's routing header is sent, not the old one's
+    assert headers["x-portkey-config"] == CONFIG
+    assert "x-portkey-virtual-key" not in headers
+
+
+def test_a_secret_rotated_to_an_invalid_value_is_refused_though_its_old_value_was_valid() -> None:
+    # Given keys already resolved once from a valid secret
+    provider = FakeSecretsProvider(
+        {DEFAULT_SECRET: json.dumps({"api_key": API_KEY, "virtual_key": VIRTUAL_KEY})}
+    )
+    keys = store(provider)
+    keys.keys_for(None)
+    # When the secret is rotated to a value without a routing key
+    provider.secrets[DEFAULT_SECRET] = json.dumps({"api_key": API_KEY})
+    # Then the next request is refused as a configuration error, not served with the old keys
+    with pytest.raises(InvalidConfiguration):
+        keys.keys_for(None, refresh=True)
+
+
 @pytest.mark.parametrize(
     "value", [f" {API_KEY}", f"{API_KEY} ", "pk-live-Sup3r\u2019S3cret", "pk-live-\u00e9t\u00e9"]
 )

@@ -90,6 +90,9 @@ class KeyStore:
         # Concurrent lanes asking for the same secret while it is not cached fetch it once, not each.
         self._fetching: dict[str, threading.Lock] = {}
         self._fetching_guard = threading.Lock()
+        # Each secret's last value and its keys: every request of a warm batch reads the same cached
+        # value, and validating it once is enough. A rotated value differs, so it is validated anew.
+        self._parsed: dict[str, tuple[str, PortkeyKeys]] = {}
 
     def secret_id_for(self, tenant: str | None) -> str:
         """The secret holding `tenant`'s keys; a tenant without a configured prefix is refused."""
@@ -106,6 +109,15 @@ class KeyStore:
             lock = self._fetching.setdefault(secret_id, threading.Lock())
         with lock:
             raw = self._fetch(secret_id, tenant, refresh=refresh)
+        parsed = self._parsed.get(secret_id)
+        if parsed is not None and parsed[0] == raw:
+            return parsed[1]
+        keys = self._parse(secret_id, raw)
+        self._parsed[secret_id] = (raw, keys)
+        return keys
+
+    @staticmethod
+    def _parse(secret_id: str, raw: str) -> PortkeyKeys:
         try:
             document = json.loads(raw)
         except ValueError:

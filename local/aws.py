@@ -162,6 +162,7 @@ class StackResources:
     tenant_secret_prefix: str
     idempotency_table_name: str
     event_source: str = "run-tagger"
+    max_receive_count: int = 3
 
     def function_environment(self) -> dict[str, str]:
         """The function's configuration (DESIGN §1.5) as the template would set it for this stack."""
@@ -172,6 +173,7 @@ class StackResources:
             "EVENT_SOURCE": self.event_source,
             "DEAD_LETTER_QUEUE_URL": self.dlq_url,
             "IDEMPOTENCY_TABLE_NAME": self.idempotency_table_name,
+            "MAX_RECEIVE_COUNT": str(self.max_receive_count),
         }
 
 
@@ -264,6 +266,7 @@ def create_stack(
         tenant_secret_prefix=names.tenant_secret_prefix,
         idempotency_table_name=names.idempotency_table,
         event_source=names.event_source,
+        max_receive_count=max_receive_count,
     )
 
 

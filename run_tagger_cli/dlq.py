@@ -9,17 +9,19 @@ import time
 from collections.abc import Iterator
 from typing import Any, get_args
 
-from run_tagger.schemas import PermanentErrorCode
+from run_tagger.schemas import PermanentErrorCode, TransientErrorCode
 
 from run_tagger_cli.aws import Aws, CliError
 from run_tagger_cli.output import Printer
 
 # Attributes run-tagger adds when it dead-letters; a redriven message goes back without them.
 REASON_ATTRIBUTES = ("error_code", "error_message", "error_status", "source_message_id")
-# The code shown for an entry without error_code: SQS moved it after maxReceiveCount deliveries.
+# The code shown for an entry without error_code: SQS moved it after maxReceiveCount deliveries (the
+# function crashed or timed out on the last one, or MAX_RECEIVE_COUNT is not set).
 REDRIVEN_BY_SQS = "redrive"
-# What `--code` takes: the codes of DESIGN §2's permanent failures, and SQS's redrive.
-ERROR_CODES = (*get_args(PermanentErrorCode), REDRIVEN_BY_SQS)
+# What `--code` takes: the codes of DESIGN §2's permanent failures, those of the transient failures a
+# last delivery dead-letters, and SQS's redrive.
+ERROR_CODES = (*get_args(PermanentErrorCode), *get_args(TransientErrorCode), REDRIVEN_BY_SQS)
 PEEK_SECONDS = 30  # how long listed messages stay hidden before they are released again
 
 

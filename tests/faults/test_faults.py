@@ -144,6 +144,47 @@ def test_portkey_unreachable_sends_the_message_back(stack: EmbeddedStack, config
     _back_on_queue(stack)
 
 
+def test_a_transient_failure_on_the_last_delivery_is_dead_lettered_with_its_reason(
+    stack: EmbeddedStack, portkey: PortkeyStandIn, configure: Configure
+) -> None:
+    # Given Portkey answers 503 to every attempt, and the queue's redrive policy allows 3 receives
+    app = configure(PORTKEY_MAX_ATTEMPTS="1")
+    portkey.inject(Fault.error(503), times=3)
+    stack.send(a_request())
+    poller = stack.poller(app.lambda_handler)
+    # When the message is delivered twice, then a third and last time
+    early = [poller.poll_once(), poller.poll_once()]
+    assert [len(outcome.failed) for outcome in early] == [1, 1]
+    assert stack.queue_depth() == 1
+    last = poller.poll_once()
+    # Then the last delivery leaves it in the DLQ with the reason SQS's own redrive would have dropped
+    assert last.failed == []
+    [dead] = stack.dead_letters()
+    assert attribute(dead, "error_code") == "portkey_unavailable"
+    assert attribute(dead, "error_status") == "503"
+    assert json.loads(dead["Body"])["run_id"] == "run_it1"
+    assert stack.queue_depth() == 0
+    # and no Run Tag Failed is published: that event is for the failures a retry cannot heal
+    assert [event["detail-type"] for event in stack.published()] == []
+
+
+def test_a_dlq_refusing_the_last_delivery_leaves_the_message_to_sqss_redrive(
+    stack: EmbeddedStack, portkey: PortkeyStandIn, configure: Configure
+) -> None:
+    # Given a first delivery that is also the last, a failing Portkey, and a DLQ that does not exist
+    app = configure(
+        MAX_RECEIVE_COUNT="1", PORTKEY_MAX_ATTEMPTS="1", DEAD_LETTER_QUEUE_URL=stack.resources.dlq_url + "-x"
+    )
+    portkey.inject(Fault.error(503))
+    stack.send(a_request())
+    # When it is delivered
+    outcome = stack.poller(app.lambda_handler).poll_once()
+    # Then the item fails, so the message is not deleted: SQS moves it by its redrive policy
+    assert len(outcome.failed) == 1
+    assert stack.dead_letters() == []
+    assert stack.queue_depth() == 1
+
+
 def test_a_slow_portkey_past_the_deadline_sends_the_message_back(
     stack: EmbeddedStack, portkey: PortkeyStandIn, function: Any
 ) -> None:

@@ -76,6 +76,8 @@ def test_given_a_failing_message_when_it_exhausts_its_receives_then_it_waits_14_
     queue, dead_letters = deployment.properties("TagRunQueue"), deployment.properties("DeadLetterQueue")
 
     assert queue["RedrivePolicy"] == {"deadLetterTargetArn": "{DeadLetterQueue.Arn}", "maxReceiveCount": "7"}
+    # The function knows the last delivery, so it dead-letters that one itself, with the reason.
+    assert function(deployment)["Environment"]["Variables"]["MAX_RECEIVE_COUNT"] == "7"
     assert dead_letters["MessageRetentionPeriod"] == 14 * 24 * 3600
     # A message's age in the DLQ counts from its first send: the source must let go first.
     assert queue["MessageRetentionPeriod"] < dead_letters["MessageRetentionPeriod"]

@@ -7,7 +7,8 @@ import shlex
 from pathlib import Path
 
 import pytest
-from run_tagger.errors import PermanentError
+import run_tagger.idempotency  # noqa: F401 - defines transient errors of its own
+from run_tagger.errors import PermanentError, TagRunError, TransientError
 
 from run_tagger_cli.__main__ import build_parser
 
@@ -29,10 +30,10 @@ def _argv(line: str) -> list[str]:
     return shlex.split(line, comments=True)[1:]
 
 
-def _permanent_codes() -> set[str]:
-    """The code of every permanent failure, however deep its class: these are what the DLQ holds."""
-    codes: set[str] = set()
-    pending = PermanentError.__subclasses__()
+def _codes(root: type[TagRunError]) -> set[str]:
+    """The code of every failure under `root`, however deep its class."""
+    codes: set[str] = {root.code} if root is TransientError else set()
+    pending = root.__subclasses__()
     while pending:
         error = pending.pop()
         codes.add(error.code)
@@ -51,9 +52,10 @@ def test_dlq_redrive_refuses_an_unknown_code(capsys: pytest.CaptureFixture[str])
     assert "portkey_rejected" in err
 
 
-@pytest.mark.parametrize("code", sorted(_permanent_codes() | {"redrive"}))
+@pytest.mark.parametrize("code", sorted(_codes(PermanentError) | _codes(TransientError) | {"redrive"}))
 def test_dlq_redrive_takes_every_code_a_dead_letter_can_carry(code: str) -> None:
-    # Given a permanent failure's code, or "redrive" for what SQS moved after maxReceiveCount
+    # Given a permanent failure's code, a transient one's (its last delivery failed), or "redrive" for
+    # what SQS moved after maxReceiveCount
     # When it is asked for
     args = build_parser().parse_args(["dlq", "redrive", "--code", code])
     # Then it is taken

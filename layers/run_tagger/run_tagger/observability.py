@@ -76,7 +76,9 @@ class PowertoolsOutcomeLog:
             self._counts["CompletionsNotRecorded"] += 1
 
     def failed(self, error: TagRunError, message_id: str, *, dead_lettered: bool) -> None:
-        fate = "dead-lettered" if dead_lettered else ("failed" if not error.retryable else "will be retried")
+        fate = "failed" if not error.retryable else "will be retried"
+        if dead_lettered:
+            fate = "dead-lettered after its last delivery" if error.retryable else "dead-lettered"
         self._logger.warning(
             f"request {fate}: {error.code}",
             extra={
@@ -87,8 +89,9 @@ class PowertoolsOutcomeLog:
                 "retryable": error.retryable,
             },
         )
+        retried = error.retryable and not dead_lettered
         with self._lock:
-            self._counts["RequestsRetried" if error.retryable else "RequestsFailed"] += 1
+            self._counts["RequestsRetried" if retried else "RequestsFailed"] += 1
 
     def crashed(self, message_id: str) -> None:
         self._logger.exception(

@@ -11,7 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from run_tagger.errors import DeadlineExceeded, PermanentError, TagRunError, TransientError, Unauthorized
+from run_tagger.errors import (
+    DeadlineExceeded,
+    PermanentError,
+    PublishFailed,
+    TagRunError,
+    TransientError,
+    Unauthorized,
+)
 from run_tagger.request import ParsedMessage, parse_message
 from run_tagger.run import run_to_json
 
@@ -63,9 +70,11 @@ class TagRunPipeline:
         deps: PipelineDeps,
         *,
         reserve_seconds: float = 2.0,
+        max_receive_count: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._deps = deps
+        self._max_receive_count = max_receive_count
         # Time kept back from the deadline for publishing or dead-lettering after Portkey answers.
         self._reserve = reserve_seconds
         self._clock = clock
@@ -82,6 +91,8 @@ class TagRunPipeline:
                 self._dispose(record, parsed, error)
                 return "dead_lettered"
         except TransientError as error:
+            if self._dead_letter_last_delivery(record, error):
+                return "dead_lettered"
             self._deps.log.failed(error, record.message_id, dead_lettered=False)
             raise
         except PermanentError:
@@ -145,6 +156,28 @@ class TagRunPipeline:
             record.body, error, message_id=record.message_id, group_id=record.attributes.message_group_id
         )
         deps.log.failed(error, record.message_id, dead_lettered=True)
+
+    def _dead_letter_last_delivery(self, record: SQSRecord, error: TransientError) -> bool:
+        """On the delivery after which SQS would move the message to the DLQ without its reason, keep it
+        there with its reason instead. False when it is not that delivery, or the DLQ does not take it
+        (SQS's own move remains)."""
+        dead_letters = self._deps.dead_letters
+        if self._max_receive_count is None or dead_letters is None:
+            return False
+        try:
+            received = int(record.attributes.approximate_receive_count)
+        except (KeyError, TypeError, ValueError):
+            return False
+        if received < self._max_receive_count:
+            return False
+        try:
+            dead_letters.send(
+                record.body, error, message_id=record.message_id, group_id=record.attributes.message_group_id
+            )
+        except PublishFailed:
+            return False
+        self._deps.log.failed(error, record.message_id, dead_lettered=True)
+        return True
 
     def _deadline(self, context: LambdaContextLike | None) -> float:
         """When Portkey must have answered, leaving `reserve` seconds to publish or dead-letter."""

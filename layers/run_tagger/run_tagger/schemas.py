@@ -50,6 +50,17 @@ PermanentErrorCode = Literal[
     "invalid_response",
 ]
 
+# The codes of DESIGN §2's transient failures: a dead letter carries one when its last delivery failed.
+TransientErrorCode = Literal[
+    "portkey_unavailable",
+    "keys_unavailable",
+    "publish_failed",
+    "deadline_exceeded",
+    "duplicate_in_progress",
+    "idempotency_unavailable",
+    "transient_error",
+]
+
 
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="forbid", title="ErrorDetail")

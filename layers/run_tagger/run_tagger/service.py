@@ -107,7 +107,7 @@ def build_service(
     )
     return TagRunService(
         settings=settings,
-        pipeline=TagRunPipeline(deps),
+        pipeline=TagRunPipeline(deps, max_receive_count=settings.max_receive_count),
         portkey=portkey,
         lanes=lanes,
         dedup=dedup,

@@ -43,6 +43,9 @@ class Settings(BaseModel):
     dead_letter_queue_url: Annotated[str | None, Field(alias="DEAD_LETTER_QUEUE_URL")] = None
     idempotency_table_name: Annotated[str | None, Field(alias="IDEMPOTENCY_TABLE_NAME")] = None
     max_concurrency: Annotated[int, Field(alias="MAX_CONCURRENCY", ge=1, le=100)] = 10
+    # The queue's redrive maxReceiveCount: a transient failure on that delivery is dead-lettered with its
+    # reason, which SQS's own move to the DLQ would not keep. Unset: SQS moves the message, reason-less.
+    max_receive_count: Annotated[int | None, Field(alias="MAX_RECEIVE_COUNT", ge=1, le=1000)] = None
     # Powertools' own variable; its default (5 s) would refetch keys on nearly every warm invocation.
     secrets_max_age_seconds: Annotated[int, Field(alias="POWERTOOLS_PARAMETERS_MAX_AGE", ge=0)] = 300
 

@@ -185,6 +185,41 @@ def test_a_dlq_refusing_the_last_delivery_leaves_the_message_to_sqss_redrive(
     assert stack.queue_depth() == 1
 
 
+def test_a_permanent_failure_whose_event_fails_on_the_last_delivery_keeps_its_own_reason(
+    stack: EmbeddedStack, configure: Configure
+) -> None:
+    # Given a last delivery of a bad body, and a bus that refuses its Run Tag Failed event
+    app = configure(MAX_RECEIVE_COUNT="1", EVENT_BUS_NAME="run-tagger-missing-bus")
+    stack.send("{not json")
+    # When it is delivered
+    outcome = stack.poller(app.lambda_handler).poll_once()
+    # Then it waits in the DLQ as the invalid request it is, not as the publishing failure that followed
+    assert outcome.failed == []
+    [dead] = stack.dead_letters()
+    assert attribute(dead, "error_code") == "invalid_request"
+    assert dead["Body"] == "{not json"
+
+
+@pytest.mark.parametrize(("timeout_seconds", "dead_lettered"), [(2.5, True), (0.9, False)])
+def test_a_last_delivery_out_of_time_is_dead_lettered_only_with_a_second_to_spare(
+    stack: EmbeddedStack, configure: Configure, timeout_seconds: float, dead_lettered: bool
+) -> None:
+    # Given a last delivery in an invocation with too little time to start the request
+    app = configure(MAX_RECEIVE_COUNT="1")
+    stack.send(a_request())
+    # When the batch arrives with 2.5 s left (a second to spare after the reserve) or 0.9 s
+    outcome = stack.poller(app.lambda_handler, timeout_seconds=timeout_seconds).poll_once()
+    # Then with time to spare it is dead-lettered as deadline_exceeded; without, SQS's redrive moves it
+    dead = stack.dead_letters()
+    if dead_lettered:
+        assert outcome.failed == []
+        assert [attribute(message, "error_code") for message in dead] == ["deadline_exceeded"]
+    else:
+        assert len(outcome.failed) == 1
+        assert dead == []
+        assert stack.queue_depth() == 1
+
+
 def test_a_slow_portkey_past_the_deadline_sends_the_message_back(
     stack: EmbeddedStack, portkey: PortkeyStandIn, function: Any
 ) -> None:

@@ -75,10 +75,16 @@ class PowertoolsOutcomeLog:
         with self._lock:
             self._counts["CompletionsNotRecorded"] += 1
 
-    def failed(self, error: TagRunError, message_id: str, *, dead_lettered: bool) -> None:
+    def failed(
+        self, error: TagRunError, message_id: str, *, dead_lettered: bool, last_delivery: bool = False
+    ) -> None:
+        """`last_delivery`: SQS moves the message to the DLQ next, as the function could not (no DLQ
+        answer, or no time left)."""
         fate = "failed" if not error.retryable else "will be retried"
         if dead_lettered:
             fate = "dead-lettered after its last delivery" if error.retryable else "dead-lettered"
+        elif last_delivery:
+            fate = "left to the queue's redrive, without its reason (last delivery, not dead-lettered)"
         self._logger.warning(
             f"request {fate}: {error.code}",
             extra={
@@ -89,7 +95,7 @@ class PowertoolsOutcomeLog:
                 "retryable": error.retryable,
             },
         )
-        retried = error.retryable and not dead_lettered
+        retried = error.retryable and not dead_lettered and not last_delivery
         with self._lock:
             self._counts["RequestsRetried" if retried else "RequestsFailed"] += 1
 

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 Outcome = Literal["tagged", "dead_lettered", "duplicate"]
 # A request is not started with less time than this left before the deadline.
 MIN_START_SECONDS = 1.0
+# A last delivery is dead-lettered only with this much time left before the function's timeout: with less,
+# a batch of them could run the invocation out of time, and SQS moves them anyway.
+DEAD_LETTER_SECONDS = 1.0
 
 
 class LambdaContextLike(Protocol):
@@ -47,7 +50,9 @@ class OutcomeLog(Protocol):
     def tagged(self, parsed: ParsedMessage, message_id: str, latency_ms: float) -> None: ...
     def duplicate(self, parsed: ParsedMessage, message_id: str) -> None: ...
     def not_remembered(self, parsed: ParsedMessage, message_id: str) -> None: ...
-    def failed(self, error: TagRunError, message_id: str, *, dead_lettered: bool) -> None: ...
+    def failed(
+        self, error: TagRunError, message_id: str, *, dead_lettered: bool, last_delivery: bool = False
+    ) -> None: ...
     def crashed(self, message_id: str) -> None: ...
 
 
@@ -82,18 +87,24 @@ class TagRunPipeline:
     def handle_record(self, record: SQSRecord, lambda_context: LambdaContextLike | None = None) -> Outcome:
         """Powertools' record handler: returns to delete the message, raises to have it redelivered."""
         parsed: ParsedMessage | None = None
+        permanent: PermanentError | None = None
+        deadline = self._deadline(lambda_context)
         try:
             try:
-                deadline = self._deadline(lambda_context)
                 parsed = parse_message(record.body, record.message_id)
                 latency_ms = self._tag_once(parsed, deadline, record.message_id)
             except PermanentError as error:
+                permanent = error
                 self._dispose(record, parsed, error)
                 return "dead_lettered"
         except TransientError as error:
-            if self._dead_letter_last_delivery(record, error):
+            # A permanent failure whose event or dead letter could not be sent keeps its own reason.
+            reason = permanent or error
+            last = self._is_last_delivery(record)
+            if last and self._dead_letter(record, reason, deadline):
+                self._deps.log.failed(reason, record.message_id, dead_lettered=True)
                 return "dead_lettered"
-            self._deps.log.failed(error, record.message_id, dead_lettered=False)
+            self._deps.log.failed(error, record.message_id, dead_lettered=False, last_delivery=last)
             raise
         except PermanentError:
             raise  # without a DLQ: already reported by _dispose
@@ -157,26 +168,27 @@ class TagRunPipeline:
         )
         deps.log.failed(error, record.message_id, dead_lettered=True)
 
-    def _dead_letter_last_delivery(self, record: SQSRecord, error: TransientError) -> bool:
-        """On the delivery after which SQS would move the message to the DLQ without its reason, keep it
-        there with its reason instead. False when it is not that delivery, or the DLQ does not take it
-        (SQS's own move remains)."""
-        dead_letters = self._deps.dead_letters
-        if self._max_receive_count is None or dead_letters is None:
+    def _is_last_delivery(self, record: SQSRecord) -> bool:
+        """Whether SQS moves the message to the DLQ (without its reason) if this delivery fails."""
+        if self._max_receive_count is None or self._deps.dead_letters is None:
             return False
         try:
-            received = int(record.attributes.approximate_receive_count)
+            return int(record.attributes.approximate_receive_count) >= self._max_receive_count
         except (KeyError, TypeError, ValueError):
             return False
-        if received < self._max_receive_count:
+
+    def _dead_letter(self, record: SQSRecord, reason: TagRunError, deadline: float) -> bool:
+        """Keep the message in the DLQ with `reason`, if there is time for it before the function's own
+        timeout; False when there is not, or the DLQ does not take it (SQS's move remains)."""
+        dead_letters = self._deps.dead_letters
+        if dead_letters is None or deadline + self._reserve - self._clock() < DEAD_LETTER_SECONDS:
             return False
         try:
             dead_letters.send(
-                record.body, error, message_id=record.message_id, group_id=record.attributes.message_group_id
+                record.body, reason, message_id=record.message_id, group_id=record.attributes.message_group_id
             )
         except PublishFailed:
             return False
-        self._deps.log.failed(error, record.message_id, dead_lettered=True)
         return True
 
     def _deadline(self, context: LambdaContextLike | None) -> float:

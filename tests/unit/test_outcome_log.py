@@ -1,0 +1,72 @@
+"""Unit tests of `run_tagger.observability`: what a failed request's log line and metrics say of its fate."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from typing import Any
+
+import pytest
+from aws_lambda_powertools import Logger, Metrics
+from run_tagger.errors import InvalidRequest, PortkeyUnavailable, TagRunError
+from run_tagger.observability import PowertoolsOutcomeLog
+
+
+@pytest.fixture
+def outcome_log(monkeypatch: pytest.MonkeyPatch) -> tuple[PowertoolsOutcomeLog, io.StringIO, Metrics]:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    stream = io.StringIO()
+    metrics = Metrics(namespace="RunTaggerTest", service="run-tagger")
+    metrics.clear_metrics()
+    # A service name of its own: Powertools reuses the handler of a logger already set up under a name.
+    logger = Logger(service=f"outcome-log-{uuid.uuid4().hex}", stream=stream)
+    log = PowertoolsOutcomeLog(logger, metrics)
+    return log, stream, metrics
+
+
+def fate(
+    outcome_log: tuple[PowertoolsOutcomeLog, io.StringIO, Metrics], error: TagRunError, **kwargs: Any
+) -> tuple[str, set[str]]:
+    """The logged message and the metric names counted for one failed request."""
+    log, stream, metrics = outcome_log
+    log.failed(error, "m-1", **kwargs)
+    log.emit_counts()
+    [line] = stream.getvalue().splitlines()
+    counted = set(metrics.metric_set)
+    metrics.clear_metrics()
+    return str(json.loads(line)["message"]), counted
+
+
+def test_a_transient_failure_is_logged_and_counted_as_retried(outcome_log: Any) -> None:
+    # Given a transient failure on a delivery that is not the last; when it is reported
+    message, counted = fate(outcome_log, PortkeyUnavailable("503"), dead_lettered=False)
+    # Then the log line and the metric say it will be retried
+    assert message == "request will be retried: portkey_unavailable"
+    assert counted == {"RequestsRetried"}
+
+
+def test_a_transient_failure_dead_lettered_last_is_counted_as_failed(outcome_log: Any) -> None:
+    # Given a transient failure dead-lettered on its last delivery; when it is reported
+    message, counted = fate(outcome_log, PortkeyUnavailable("503"), dead_lettered=True)
+    # Then it is a failure, not a retry
+    assert message == "request dead-lettered after its last delivery: portkey_unavailable"
+    assert counted == {"RequestsFailed"}
+
+
+def test_a_last_delivery_left_to_the_queues_redrive_says_so_and_is_not_counted_as_retried(
+    outcome_log: Any,
+) -> None:
+    # Given a last delivery the function could not dead-letter; when it is reported
+    message, counted = fate(outcome_log, PortkeyUnavailable("503"), dead_lettered=False, last_delivery=True)
+    # Then the line says SQS moves it without its reason, and no retry is counted
+    assert message.startswith("request left to the queue's redrive, without its reason")
+    assert counted == {"RequestsFailed"}
+
+
+def test_a_permanent_failure_dead_lettered_is_counted_as_failed(outcome_log: Any) -> None:
+    # Given a permanent failure dead-lettered at once; when it is reported
+    message, counted = fate(outcome_log, InvalidRequest("body is not JSON"), dead_lettered=True)
+    # Then it is a failure
+    assert message == "request dead-lettered: invalid_request"
+    assert counted == {"RequestsFailed"}

@@ -18,7 +18,7 @@ from run_tagger_cli.output import Printer
 REASON_ATTRIBUTES = ("error_code", "error_message", "error_status", "source_message_id")
 # The code shown for an entry without error_code: SQS moved it after maxReceiveCount deliveries, the last
 # of which the function could not dead-letter itself (a crash, a timeout, throttling, the DLQ refusing it,
-# a message held back behind an earlier failure, or MAX_RECEIVE_COUNT not set).
+# or MAX_RECEIVE_COUNT not set).
 REDRIVEN_BY_SQS = "redrive"
 # What `--code` takes: the codes of DESIGN §2's permanent failures, those of the transient failures a
 # last delivery dead-letters, and SQS's redrive.

@@ -542,6 +542,29 @@ def test_a_fifo_group_stops_at_its_first_transient_failure(
     assert [e["detail"]["run"]["id"] for e in stack.published()] == ["run_b1"]
 
 
+def test_a_request_held_back_on_its_last_delivery_is_dead_lettered_as_held_back(
+    stack: EmbeddedStack, portkey: PortkeyStandIn, function: Any
+) -> None:
+    # Given two requests for the same run in one batch: the first on its first delivery, failing with a
+    # 503; the second, behind it, on its last delivery (the local queue's maxReceiveCount is 3)
+    portkey.inject(Fault.error(503), times=3)
+    stack.send(a_request(metadata={"step": "1"}))
+    stack.send(a_request(metadata={"step": "2"}))
+    received = stack.aws.client("sqs").receive_message(
+        QueueUrl=stack.resources.queue_url, MaxNumberOfMessages=2
+    )["Messages"]
+    first, second = sorted(received, key=lambda message: json.loads(message["Body"])["metadata"]["step"])
+    last = {**_record(stack, second), "attributes": {"ApproximateReceiveCount": "3", "SentTimestamp": "0"}}
+    # When the batch is handled
+    answer = function.lambda_handler({"Records": [_record(stack, first), last]}, _context())
+    # Then the first comes back; the second, which SQS would move reason-less, waits in the DLQ as held_back
+    assert answer == {"batchItemFailures": [{"itemIdentifier": first["MessageId"]}]}
+    [dead] = stack.dead_letters()
+    assert attribute(dead, "error_code") == "held_back"
+    assert json.loads(dead["Body"])["metadata"] == {"step": "2"}
+    assert stack.published() == []
+
+
 def _context() -> LocalLambdaContext:
     arn = "arn:aws:lambda:us-east-1:123456789012:function:run-tagger-local"
     return LocalLambdaContext("run-tagger-local", arn, time.monotonic() + 30)

@@ -96,6 +96,12 @@ class PublishFailed(TransientError):
     code = "publish_failed"
 
 
+class HeldBack(TransientError):
+    """An earlier request of the same lane (run, de-duplication key or FIFO group) failed: not started."""
+
+    code = "held_back"
+
+
 class DeadlineExceeded(TransientError):
     """Too little time left in the invocation to finish the request: it was not started."""
 

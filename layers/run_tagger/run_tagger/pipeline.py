@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from run_tagger.errors import (
     DeadlineExceeded,
+    HeldBack,
     PermanentError,
     PublishFailed,
     TagRunError,
@@ -167,6 +168,18 @@ class TagRunPipeline:
             record.body, error, message_id=record.message_id, group_id=record.attributes.message_group_id
         )
         deps.log.failed(error, record.message_id, dead_lettered=True)
+
+    def handle_held_back(self, record: SQSRecord, lambda_context: LambdaContextLike | None = None) -> bool:
+        """A record not started because an earlier one of its lane failed: True when it was its last
+        delivery and it is now in the DLQ, as `held_back`; False: it waits for redelivery."""
+        if not self._is_last_delivery(record):
+            return False
+        error = HeldBack("held back behind an earlier failed request for the same run or message group")
+        if not self._dead_letter(record, error, self._deadline(lambda_context)):
+            self._deps.log.failed(error, record.message_id, dead_lettered=False, last_delivery=True)
+            return False
+        self._deps.log.failed(error, record.message_id, dead_lettered=True)
+        return True
 
     def _is_last_delivery(self, record: SQSRecord) -> bool:
         """Whether SQS moves the message to the DLQ (without its reason) if this delivery fails."""

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from run_tagger.errors import InvalidRequest
 from run_tagger.request import parse_message
@@ -21,6 +22,10 @@ from run_tagger.request import parse_message
 
 class LaneBlockedError(Exception):
     """An earlier record of the same lane failed, so this one waits for redelivery."""
+
+
+def _never_taken(record: SQSRecord, lambda_context: Any) -> bool:
+    return False
 
 
 def lane_keys(record: dict[str, Any]) -> list[Hashable]:
@@ -76,12 +81,15 @@ class ConcurrentBatchProcessor(BatchProcessor):
         max_concurrency: int,
         keys: Callable[[dict[str, Any]], list[Hashable]] = lane_keys,
         lane_scope: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+        held_back: Callable[[SQSRecord, Any], bool] = _never_taken,
     ) -> None:
         super().__init__(EventType.SQS, raise_on_entire_batch_failure=False)
         self._max_concurrency = max_concurrency
         self._keys = keys
         # Entered around each lane: the event batcher counts the lanes still running.
         self._lane_scope = lane_scope
+        # Offered each record held back behind a failure; True when it took care of it (dead-lettered it).
+        self._held_back = held_back
 
     def process(self) -> list[tuple[Any, ...]]:
         records: list[dict[str, Any]] = list(self.records)
@@ -109,11 +117,13 @@ class ConcurrentBatchProcessor(BatchProcessor):
         for index in lane:
             record = records[index]
             if blocked:
+                item = self._to_batch_type(record, event_type=self.event_type)
+                context = getattr(self, "lambda_context", None)
+                if isinstance(item, SQSRecord) and self._held_back(item, context):
+                    results[index] = self.success_handler(record=item, result="dead_lettered")
+                    continue
                 error = LaneBlockedError("an earlier request for the same run or message group failed")
-                results[index] = self.failure_handler(
-                    record=self._to_batch_type(record, event_type=self.event_type),
-                    exception=(LaneBlockedError, error, None),
-                )
+                results[index] = self.failure_handler(record=item, exception=(LaneBlockedError, error, None))
                 continue
             results[index] = self._process_record(record)
             blocked = results[index][0] == "fail"

@@ -56,6 +56,7 @@ TransientErrorCode = Literal[
     "keys_unavailable",
     "publish_failed",
     "deadline_exceeded",
+    "held_back",
     "duplicate_in_progress",
     "idempotency_unavailable",
     "transient_error",

@@ -47,7 +47,9 @@ class TagRunService:
 
     def new_processor(self) -> ConcurrentBatchProcessor:
         return ConcurrentBatchProcessor(
-            max_concurrency=lane_workers(self.settings), lane_scope=self.lanes.lane
+            max_concurrency=lane_workers(self.settings),
+            lane_scope=self.lanes.lane,
+            held_back=self.pipeline.handle_held_back,
         )
 
     def start_invocation(self, context: LambdaContext) -> None:

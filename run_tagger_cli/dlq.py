@@ -17,8 +17,8 @@ from run_tagger_cli.output import Printer
 # Attributes run-tagger adds when it dead-letters; a redriven message goes back without them.
 REASON_ATTRIBUTES = ("error_code", "error_message", "error_status", "source_message_id")
 # The code shown for an entry without error_code: SQS moved it after maxReceiveCount deliveries, the last
-# of which the function could not dead-letter itself (a crash, a timeout, throttling, the DLQ refusing it,
-# or MAX_RECEIVE_COUNT not set).
+# of which the function could not dead-letter itself (a crash, a timeout, less than a second left,
+# throttling, the DLQ refusing it, or MAX_RECEIVE_COUNT not set); or a body too large to carry its reason.
 REDRIVEN_BY_SQS = "redrive"
 # What `--code` takes: the codes of DESIGN §2's permanent failures, those of the transient failures a
 # last delivery dead-letters, and SQS's redrive.

@@ -197,6 +197,7 @@ def test_a_permanent_failure_whose_event_fails_on_the_last_delivery_keeps_its_ow
     assert outcome.failed == []
     [dead] = stack.dead_letters()
     assert attribute(dead, "error_code") == "invalid_request"
+    assert attribute(dead, "error_message").endswith("(its Run Tag Failed event was not published)")
     assert dead["Body"] == "{not json"
 
 

@@ -70,3 +70,20 @@ def test_a_permanent_failure_dead_lettered_is_counted_as_failed(outcome_log: Any
     # Then it is a failure
     assert message == "request dead-lettered: invalid_request"
     assert counted == {"RequestsFailed"}
+
+
+def test_a_crash_on_the_last_delivery_says_the_queue_moves_it_and_is_not_counted_as_retried(
+    outcome_log: Any,
+) -> None:
+    # Given an unexpected error on a message's last delivery; when it is reported
+    log, stream, metrics = outcome_log
+    try:
+        raise RuntimeError("bug")
+    except RuntimeError:
+        log.crashed("m-1", last_delivery=True)
+    log.emit_counts()
+    # Then the line says where the message goes, and it counts as a failure
+    assert json.loads(stream.getvalue().splitlines()[0])["message"] == (
+        "unexpected error; the queue's redrive moves it to the DLQ (its last delivery)"
+    )
+    assert set(metrics.metric_set) == {"RequestsFailed"}

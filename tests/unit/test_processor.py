@@ -291,3 +291,33 @@ def test_max_concurrency_of_one_processes_the_batch_in_arrival_order() -> None:
     assert process(event, handler, max_concurrency=1) == set()
     assert handler.processed == [f"m{i}" for i in range(6)]
     assert handler.peak == 1
+
+
+# --- records held back behind a failure ----------------------------------------------------------
+
+
+@dataclass
+class HeldBackOffers:
+    """The processor's `held_back` callback: takes the message ids it is told to, remembers each offer."""
+
+    take: set[str] = field(default_factory=set)
+    offers: list[tuple[str, str]] = field(default_factory=list)
+
+    def __call__(self, record: SQSRecord, blocker: SQSRecord, lambda_context: object) -> bool:
+        self.offers.append((record.message_id, blocker.message_id))
+        return record.message_id in self.take
+
+
+def test_a_held_back_record_the_callback_takes_succeeds_and_the_lane_stays_blocked() -> None:
+    # Given a run's lane whose first record fails, and a callback that takes (dead-letters) the second
+    event = batch(*(sqs_record(f"a{i}", request_body("thread_a", "run_a", i)) for i in (1, 2, 3)))
+    offers = HeldBackOffers(take={"a2"})
+    # When the batch is processed
+    response = process_partial_response(
+        event=event,
+        record_handler=FakeRecordHandler(fail={"a1"}),
+        processor=ConcurrentBatchProcessor(max_concurrency=10, held_back=offers),
+    )
+    # Then a2 is not reported failed; a3 is still held back behind a1, and neither was processed
+    assert {item["itemIdentifier"] for item in response["batchItemFailures"]} == {"a1", "a3"}
+    assert offers.offers == [("a2", "a1"), ("a3", "a1")]

@@ -46,7 +46,8 @@ class DeadLetterQueue:
             attributes["error_status"] = {"DataType": "Number", "StringValue": str(error.status)}
         # SQS counts attributes in a message's size: a body near the limit cannot carry its whole reason.
         # It goes with the code, the reason's start and the source id then, or bare: the body is what
-        # must not be lost (the Run Tag Failed event, published first, has the whole reason).
+        # must not be lost (a permanent failure's Run Tag Failed event, published first, has the whole
+        # reason; the function's log line has it in every case).
         short: dict[str, MessageAttributeValueTypeDef] = {
             "error_code": attributes["error_code"],
             "error_message": {

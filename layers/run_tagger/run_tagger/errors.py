@@ -7,7 +7,8 @@ Messages never carry key values.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import copy
+from typing import ClassVar, Self
 
 
 class TagRunError(Exception):
@@ -20,6 +21,13 @@ class TagRunError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+    def noted(self, note: str) -> Self:
+        """The same error, its message followed by `note`."""
+        amended = copy.copy(self)
+        amended.message = f"{self.message} ({note})"
+        amended.args = (amended.message,)
+        return amended
 
     def to_detail(self) -> dict[str, object]:
         """The `error` object of a `Run Tag Failed` event."""

@@ -99,12 +99,15 @@ class PowertoolsOutcomeLog:
         with self._lock:
             self._counts["RequestsRetried" if retried else "RequestsFailed"] += 1
 
-    def crashed(self, message_id: str) -> None:
-        self._logger.exception(
-            "unexpected error; the message will be retried", extra={"message_id": message_id}
+    def crashed(self, message_id: str, *, last_delivery: bool = False) -> None:
+        fate = (
+            "the queue's redrive moves it to the DLQ (its last delivery)"
+            if last_delivery
+            else "it will be retried"
         )
+        self._logger.exception(f"unexpected error; {fate}", extra={"message_id": message_id})
         with self._lock:
-            self._counts["RequestsRetried"] += 1
+            self._counts["RequestsFailed" if last_delivery else "RequestsRetried"] += 1
 
     def emit_counts(self) -> None:
         """Add this invocation's counts to the metrics (flushed by `log_metrics` when the handler returns)."""

@@ -54,7 +54,7 @@ class OutcomeLog(Protocol):
     def failed(
         self, error: TagRunError, message_id: str, *, dead_lettered: bool, last_delivery: bool = False
     ) -> None: ...
-    def crashed(self, message_id: str) -> None: ...
+    def crashed(self, message_id: str, *, last_delivery: bool = False) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,7 @@ class TagRunPipeline:
         """Powertools' record handler: returns to delete the message, raises to have it redelivered."""
         parsed: ParsedMessage | None = None
         permanent: PermanentError | None = None
+        event_sent = False
         deadline = self._deadline(lambda_context)
         try:
             try:
@@ -96,11 +97,17 @@ class TagRunPipeline:
                 latency_ms = self._tag_once(parsed, deadline, record.message_id)
             except PermanentError as error:
                 permanent = error
-                self._dispose(record, parsed, error)
+                self._publish_failure(record, parsed, error)
+                event_sent = True
+                self._keep(record, error)
                 return "dead_lettered"
         except TransientError as error:
             # A permanent failure whose event or dead letter could not be sent keeps its own reason.
-            reason = permanent or error
+            reason: TagRunError = error
+            if permanent is not None:
+                reason = (
+                    permanent if event_sent else permanent.noted("its Run Tag Failed event was not published")
+                )
             last = self._is_last_delivery(record)
             if last and self._dead_letter(record, reason, deadline):
                 self._deps.log.failed(reason, record.message_id, dead_lettered=True)
@@ -108,9 +115,9 @@ class TagRunPipeline:
             self._deps.log.failed(error, record.message_id, dead_lettered=False, last_delivery=last)
             raise
         except PermanentError:
-            raise  # without a DLQ: already reported by _dispose
+            raise  # without a DLQ: already reported by _keep
         except Exception:
-            self._deps.log.crashed(record.message_id)
+            self._deps.log.crashed(record.message_id, last_delivery=self._is_last_delivery(record))
             raise
         if latency_ms is None:
             self._deps.log.duplicate(parsed, record.message_id)
@@ -156,11 +163,18 @@ class TagRunPipeline:
         )
         return latency_ms
 
-    def _dispose(self, record: SQSRecord, parsed: ParsedMessage | None, error: PermanentError) -> None:
-        """Publish `Run Tag Failed`, then keep the body in the DLQ; without a DLQ, fail the item."""
+    def _publish_failure(
+        self, record: SQSRecord, parsed: ParsedMessage | None, error: PermanentError
+    ) -> None:
+        """Publish `Run Tag Failed`; raises `PublishFailed` when EventBridge does not take it."""
         deps = self._deps
-        event = deps.builder.run_tag_failed(parsed.request if parsed else None, error, record.message_id)
-        deps.events.publish(event)
+        deps.events.publish(
+            deps.builder.run_tag_failed(parsed.request if parsed else None, error, record.message_id)
+        )
+
+    def _keep(self, record: SQSRecord, error: PermanentError) -> None:
+        """Keep the body in the DLQ with its reason; without a DLQ, fail the item."""
+        deps = self._deps
         if deps.dead_letters is None:
             deps.log.failed(error, record.message_id, dead_lettered=False)
             raise error
@@ -169,17 +183,28 @@ class TagRunPipeline:
         )
         deps.log.failed(error, record.message_id, dead_lettered=True)
 
-    def handle_held_back(self, record: SQSRecord, lambda_context: LambdaContextLike | None = None) -> bool:
-        """A record not started because an earlier one of its lane failed: True when it was its last
-        delivery and it is now in the DLQ, as `held_back`; False: it waits for redelivery."""
-        if not self._is_last_delivery(record):
+    def handle_held_back(
+        self, record: SQSRecord, blocker: SQSRecord, lambda_context: LambdaContextLike | None = None
+    ) -> bool:
+        """A record not started because `blocker`, earlier in its lane, failed: True when it was its last
+        delivery and it is now in the DLQ, as `held_back`; False: it is left to the queue. Never raises."""
+        try:
+            # A blocker failing its own last delivery goes to the DLQ by SQS's move, and so do the records
+            # behind it, after it: a FIFO group keeps its order there.
+            if not self._is_last_delivery(record) or self._is_last_delivery(blocker):
+                return False
+            error = HeldBack(
+                "held back behind an earlier failed request for the same run, de-duplication key or "
+                f"message group (message {blocker.message_id})"
+            )
+            if not self._dead_letter(record, error, self._deadline(lambda_context)):
+                self._deps.log.failed(error, record.message_id, dead_lettered=False, last_delivery=True)
+                return False
+            self._deps.log.failed(error, record.message_id, dead_lettered=True)
+            return True
+        except Exception:
+            self._deps.log.crashed(record.message_id, last_delivery=True)
             return False
-        error = HeldBack("held back behind an earlier failed request for the same run or message group")
-        if not self._dead_letter(record, error, self._deadline(lambda_context)):
-            self._deps.log.failed(error, record.message_id, dead_lettered=False, last_delivery=True)
-            return False
-        self._deps.log.failed(error, record.message_id, dead_lettered=True)
-        return True
 
     def _is_last_delivery(self, record: SQSRecord) -> bool:
         """Whether SQS moves the message to the DLQ (without its reason) if this delivery fails."""

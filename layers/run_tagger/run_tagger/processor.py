@@ -24,7 +24,7 @@ class LaneBlockedError(Exception):
     """An earlier record of the same lane failed, so this one waits for redelivery."""
 
 
-def _never_taken(record: SQSRecord, lambda_context: Any) -> bool:
+def _never_taken(record: SQSRecord, blocker: SQSRecord, lambda_context: Any) -> bool:
     return False
 
 
@@ -81,14 +81,15 @@ class ConcurrentBatchProcessor(BatchProcessor):
         max_concurrency: int,
         keys: Callable[[dict[str, Any]], list[Hashable]] = lane_keys,
         lane_scope: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
-        held_back: Callable[[SQSRecord, Any], bool] = _never_taken,
+        held_back: Callable[[SQSRecord, SQSRecord, Any], bool] = _never_taken,
     ) -> None:
         super().__init__(EventType.SQS, raise_on_entire_batch_failure=False)
         self._max_concurrency = max_concurrency
         self._keys = keys
         # Entered around each lane: the event batcher counts the lanes still running.
         self._lane_scope = lane_scope
-        # Offered each record held back behind a failure; True when it took care of it (dead-lettered it).
+        # Offered each record held back behind a failure, with the record that failed: True when it took
+        # care of it (dead-lettered it). It must not raise.
         self._held_back = held_back
 
     def process(self) -> list[tuple[Any, ...]]:
@@ -113,17 +114,23 @@ class ConcurrentBatchProcessor(BatchProcessor):
     def _run_records(
         self, lane: list[int], records: list[dict[str, Any]], results: list[tuple[Any, ...]]
     ) -> None:
-        blocked = False
+        blocker: dict[str, Any] | None = None
         for index in lane:
             record = records[index]
-            if blocked:
+            if blocker is not None:
                 item = self._to_batch_type(record, event_type=self.event_type)
+                failed = self._to_batch_type(blocker, event_type=self.event_type)
                 context = getattr(self, "lambda_context", None)
-                if isinstance(item, SQSRecord) and self._held_back(item, context):
+                if (
+                    isinstance(item, SQSRecord)
+                    and isinstance(failed, SQSRecord)
+                    and self._held_back(item, failed, context)
+                ):
                     results[index] = self.success_handler(record=item, result="dead_lettered")
                     continue
                 error = LaneBlockedError("an earlier request for the same run or message group failed")
                 results[index] = self.failure_handler(record=item, exception=(LaneBlockedError, error, None))
                 continue
             results[index] = self._process_record(record)
-            blocked = results[index][0] == "fail"
+            if results[index][0] == "fail":
+                blocker = record

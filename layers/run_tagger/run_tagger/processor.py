@@ -114,17 +114,16 @@ class ConcurrentBatchProcessor(BatchProcessor):
     def _run_records(
         self, lane: list[int], records: list[dict[str, Any]], results: list[tuple[Any, ...]]
     ) -> None:
-        blocker: dict[str, Any] | None = None
+        blocker: object = None  # the lane's failed record, as the record handler saw it
         for index in lane:
             record = records[index]
             if blocker is not None:
                 item = self._to_batch_type(record, event_type=self.event_type)
-                failed = self._to_batch_type(blocker, event_type=self.event_type)
                 context = getattr(self, "lambda_context", None)
                 if (
                     isinstance(item, SQSRecord)
-                    and isinstance(failed, SQSRecord)
-                    and self._held_back(item, failed, context)
+                    and isinstance(blocker, SQSRecord)
+                    and self._held_back(item, blocker, context)
                 ):
                     results[index] = self.success_handler(record=item, result="dead_lettered")
                     continue
@@ -133,4 +132,4 @@ class ConcurrentBatchProcessor(BatchProcessor):
                 continue
             results[index] = self._process_record(record)
             if results[index][0] == "fail":
-                blocker = record
+                blocker = self._to_batch_type(record, event_type=self.event_type)

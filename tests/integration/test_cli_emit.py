@@ -46,21 +46,38 @@ def test_emit_refuses_an_invalid_request_before_sending(
     assert stack.queue_depth() == 0
 
 
-def test_emit_from_a_file_with_an_invalid_request_sends_nothing_and_names_its_line(
-    stack: EmbeddedStack, cli: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def _good_lines(count: int) -> list[str]:
+    return [json.dumps(a_request(run_id=f"run_{i}")) for i in range(count)]
+
+
+# Files with one bad line among good ones, and that line's number in the file.
+ONE_BAD_LINE = {
+    # an invalid request (a misspelt field) as line 6 of 25
+    "invalid request": ([*_good_lines(5), json.dumps(a_request(meta_data={})), *_good_lines(24)[5:]], 6),
+    # a line that is JSON but not an object, after 150 good requests
+    "not an object": ([*_good_lines(150), '["thread", "run"]'], 151),
+}
+
+
+@pytest.mark.parametrize("case", ONE_BAD_LINE.values(), ids=ONE_BAD_LINE.keys())
+def test_emit_from_a_file_with_one_bad_line_sends_nothing_and_names_its_line(
+    stack: EmbeddedStack,
+    cli: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: tuple[list[str], int],
 ) -> None:
-    # Given a JSON Lines file with 24 good requests and one bad one
-    lines = [json.dumps(a_request(run_id=f"run_{i}")) for i in range(24)]
-    lines.insert(5, json.dumps(a_request(meta_data={})))
+    # Given a JSON Lines file of good requests and one bad line
+    lines, bad_line = case
     requests = tmp_path / "requests.jsonl"
     requests.write_text("\n".join(lines) + "\n")
     # When it is emitted
     code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--file", str(requests), "--json"])
-    # Then nothing is sent, and line 6 is reported with its reason
+    # Then nothing is sent, and the bad line is reported by its number, with its reason and no crash
     report = _json(capsys)
     assert code == 1
     assert report["sent"] == 0
-    assert [(f["line"], f["code"]) for f in report["failed"]] == [(6, "invalid_request")]
+    assert [(f["line"], f["code"]) for f in report["failed"]] == [(bad_line, "invalid_request")]
     assert stack.queue_depth() == 0
 
 
@@ -107,23 +124,6 @@ def test_a_missing_queue_is_one_clear_line(cli: list[str], capsys: pytest.Captur
     err = capsys.readouterr().err
     assert code == 1
     assert err == "run-tagger: error: give --queue-url or --stack\n"
-
-
-def test_emit_from_a_file_refuses_a_line_that_is_not_an_object_and_sends_nothing(
-    stack: EmbeddedStack, cli: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Given 150 good requests and, last, a line that is JSON but not an object
-    lines = [json.dumps(a_request(run_id=f"run_{i}")) for i in range(150)] + ['["thread", "run"]']
-    requests = tmp_path / "requests.jsonl"
-    requests.write_text("\n".join(lines) + "\n")
-    # When the file is emitted
-    code = main(["emit", *cli, "--queue-url", stack.resources.queue_url, "--file", str(requests), "--json"])
-    # Then line 151 is reported, with no crash, and nothing is sent
-    report = _json(capsys)
-    assert code == 1
-    assert report["sent"] == 0
-    assert [(f["line"], f["code"]) for f in report["failed"]] == [(151, "invalid_request")]
-    assert stack.queue_depth() == 0
 
 
 def test_emit_from_a_file_names_every_bad_line_by_its_number_in_the_file(

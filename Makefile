@@ -108,7 +108,7 @@ run: $(STAMP) ## the whole pipeline on the embedded stack, with the samples from
 
 .PHONY: soak
 soak: $(STAMP) ## 10,000 requests through the embedded stack under injected faults; fails on any loss or duplicate
-	$(PY) -m local.soak --requests $${SOAK_REQUESTS:-10000}
+	$(PY) -m local.soak --requests $${SOAK_REQUESTS:-10000} $(SOAK_ARGS)
 
 .PHONY: bench
 bench: $(STAMP) ## performance figures beside their targets and peers, measured side by side (~3 min; BENCH_ARGS=--quick)

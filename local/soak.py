@@ -5,6 +5,10 @@ Every request carries a unique `request_id`, so its end state can be counted: pu
 answers, some requests are invalid, some are sent twice, some deletions are lost (so SQS delivers
 a processed message again), and the keys are rotated half-way. The soak passes only when no request
 is lost and none is published twice.
+
+By default the queue allows 50 receives, so transient faults are retried until they clear. With a low
+`--max-receive-count` (and `--portkey-attempts 1`, so one fault fails a delivery) requests reach their
+last delivery: the function dead-letters them with their reason, or SQS's redrive moves them.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ class SoakReport:
     deliveries: int = 0
     lost_deletes: int = 0
     tagged: Counter[str] = field(default_factory=Counter)
-    dead: dict[str, str] = field(default_factory=dict)
+    dead: dict[str, list[str]] = field(default_factory=dict)  # request_id: its DLQ entries' codes
     left_on_queue: int = 0
     rotated: bool = False
 
@@ -70,14 +74,16 @@ class SoakReport:
         return sum(1 for rid in request_ids if rid not in self.tagged and rid not in self.dead)
 
     def render(self, request_ids: list[str], seconds: float) -> str:
-        codes = Counter(self.dead.values())
+        codes = Counter(code for entries in self.dead.values() for code in entries)
+        reasonless = sum(1 for entries in self.dead.values() if set(entries) == {"redrive"})
         lines = [
             f"requests sent        {self.sent} ({self.messages} messages, duplicates included)",
             f"faults injected      {self.faults_injected}",
             f"deliveries           {self.deliveries} (lost deletions: {self.lost_deletes})",
             f"events published     {sum(self.tagged.values())} Run Tagged for {len(self.tagged)} requests",
-            f"DLQ entries          {len(self.dead)}: "
+            f"DLQ entries          {codes.total()} for {len(self.dead)} requests: "
             + ", ".join(f"{code} {count}" for code, count in sorted(codes.items())),
+            f"only reason-less     {reasonless} (requests whose every DLQ entry is SQS's redrive)",
             f"failed, then tagged  {self.failed_then_tagged} (a copy dead-lettered, another tagged)",
             f"left on the queue    {self.left_on_queue}",
             f"duplicates           {self.duplicates}",
@@ -110,28 +116,38 @@ def _bodies(count: int, rng: random.Random) -> list[tuple[str, str]]:
     return bodies
 
 
-def run_soak(
-    requests: int, *, fault_rate: float, seed: int, batch_size: int = 50, progress: bool = False
-) -> tuple[SoakReport, list[str]]:
+@dataclass(frozen=True)
+class SoakOptions:
+    fault_rate: float = 0.12
+    seed: int = 7
+    batch_size: int = 50
+    max_receive_count: int = 50
+    portkey_attempts: int = 4
+    progress: bool = False
+
+
+def run_soak(requests: int, options: SoakOptions) -> tuple[SoakReport, list[str]]:
     """Run the soak; the process environment is restored afterwards."""
     saved = dict(os.environ)
     try:
-        return _soak(requests, fault_rate=fault_rate, seed=seed, batch_size=batch_size, progress=progress)
+        return _soak(requests, options)
     finally:
         os.environ.clear()
         os.environ.update(saved)
         load_function().reset()
 
 
-def _soak(
-    requests: int, *, fault_rate: float, seed: int, batch_size: int, progress: bool
-) -> tuple[SoakReport, list[str]]:
-    rng = random.Random(seed)
+def _soak(requests: int, options: SoakOptions) -> tuple[SoakReport, list[str]]:
+    rng = random.Random(options.seed)
     report = SoakReport()
     with EmbeddedStack.running() as base:
-        stack = EmbeddedStack.create(base.aws, base.portkey, max_receive_count=50)
+        stack = EmbeddedStack.create(base.aws, base.portkey, max_receive_count=options.max_receive_count)
         os.environ.pop("AWS_PROFILE", None)
-        os.environ.update(stack.function_environment(POWERTOOLS_LOG_LEVEL="ERROR", PORTKEY_MAX_ATTEMPTS="4"))
+        os.environ.update(
+            stack.function_environment(
+                POWERTOOLS_LOG_LEVEL="ERROR", PORTKEY_MAX_ATTEMPTS=str(options.portkey_attempts)
+            )
+        )
         app = load_function()
         app.reset()
         bodies = _bodies(requests, rng)
@@ -145,16 +161,20 @@ def _soak(
             report.lost_deletes += lost
             return lost
 
-        poller = stack.poller(app.lambda_handler, batch_size=batch_size, timeout_seconds=60, lose_delete=lose)
+        poller = stack.poller(
+            app.lambda_handler, batch_size=options.batch_size, timeout_seconds=60, lose_delete=lose
+        )
         # Waves keep the emulated queues short: moto scans a whole queue on every receive.
         for start in range(0, len(outgoing), WAVE):
             if start >= len(outgoing) // 2 and not report.rotated:
                 _rotate_keys(stack)
                 report.rotated = True
             _send(stack, outgoing[start : start + WAVE])
-            _drain_wave(stack, poller, report, rng, fault_rate=fault_rate, batch_size=batch_size)
+            _drain_wave(
+                stack, poller, report, rng, fault_rate=options.fault_rate, batch_size=options.batch_size
+            )
             _collect(stack, report)
-            if progress:
+            if options.progress:
                 done = min(start + WAVE, len(outgoing))
                 print(f"  {done}/{len(outgoing)} messages", file=sys.stderr, flush=True)
         stack.portkey.reset_state()
@@ -205,7 +225,7 @@ def _collect(stack: EmbeddedStack, report: SoakReport) -> None:
         match = _REQUEST_ID.search(message["Body"])
         code = message.get("MessageAttributes", {}).get("error_code", {}).get("StringValue", "redrive")
         if match:
-            report.dead[match.group()] = code
+            report.dead.setdefault(match.group(), []).append(code)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,9 +237,28 @@ def main(argv: list[str] | None = None) -> int:
         "--fault-rate", type=float, default=0.12, help="faults per Portkey answer (default: %(default)s)"
     )
     parser.add_argument("--seed", type=int, default=7, help="to replay a soak (default: %(default)s)")
+    parser.add_argument(
+        "--max-receive-count",
+        type=int,
+        default=50,
+        help="the queue's receives before a message goes to the DLQ (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--portkey-attempts",
+        type=int,
+        default=4,
+        help="PORTKEY_MAX_ATTEMPTS: attempts per delivery (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
-    report, request_ids = run_soak(args.requests, fault_rate=args.fault_rate, seed=args.seed, progress=True)
+    options = SoakOptions(
+        fault_rate=args.fault_rate,
+        seed=args.seed,
+        max_receive_count=args.max_receive_count,
+        portkey_attempts=args.portkey_attempts,
+        progress=True,
+    )
+    report, request_ids = run_soak(args.requests, options)
     print(report.render(request_ids, time.monotonic() - started))
     ok = report.lost(request_ids) == 0 and report.duplicates == 0 and report.left_on_queue == 0
     print("PASS: nothing lost, nothing published twice" if ok else "FAIL")

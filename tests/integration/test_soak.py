@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from local.soak import run_soak
+from typing import get_args
+
+from run_tagger.schemas import TransientErrorCode
+
+from local.soak import SoakOptions, run_soak
 
 
 def test_a_short_soak_loses_nothing_and_publishes_nothing_twice() -> None:
     # Given 200 requests, 12 % faulty Portkey answers, duplicate sends, lost deletions and a key rotation
     # When they all go through the embedded stack
-    report, request_ids = run_soak(200, fault_rate=0.12, seed=11)
+    report, request_ids = run_soak(200, SoakOptions(seed=11))
     # Then every request ends published or in the DLQ with its reason, once
     assert report.lost(request_ids) == 0
     assert report.duplicates == 0
@@ -16,3 +20,15 @@ def test_a_short_soak_loses_nothing_and_publishes_nothing_twice() -> None:
     assert report.faults_injected > 0
     assert report.lost_deletes > 0
     assert sum(report.tagged.values()) + len(report.dead) >= len(request_ids)
+
+
+def test_a_short_soak_with_last_deliveries_dead_letters_them_with_their_reason() -> None:
+    # Given a queue that allows two receives, and one Portkey attempt per delivery
+    options = SoakOptions(seed=5, max_receive_count=2, portkey_attempts=1, fault_rate=0.2)
+    # When 200 requests go through the embedded stack under the same faults
+    report, request_ids = run_soak(200, options)
+    # Then those failing both deliveries are in the DLQ with a transient reason; none is lost or doubled
+    assert report.lost(request_ids) == 0
+    assert report.duplicates == 0
+    assert report.left_on_queue == 0
+    assert {code for codes in report.dead.values() for code in codes} & set(get_args(TransientErrorCode))

@@ -164,11 +164,17 @@ class PortkeyStandIn:
         with self._lock:
             return self._connections_opened
 
+    @property
+    def metadata_changes(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(thread_id, run_id, metadata) of every Modify run applied so far, in the order applied."""
+        return self._store.metadata_changes()
+
     def clear_requests(self) -> None:
-        """Forget recorded requests and the connection count."""
+        """Forget recorded requests, metadata changes and the connection count."""
         with self._lock:
             self._requests.clear()
             self._connections_opened = 0
+        self._store.forget_changes()
 
     def reset_state(self) -> None:
         """Back to a fresh server's behaviour (runs stay): no faults, any key, no latency, empty records.

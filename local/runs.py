@@ -173,6 +173,7 @@ class RunStore:
     def __init__(self, runs: Iterable[Mapping[str, Any]] | None = None) -> None:
         self._lock = threading.Lock()
         self._runs: dict[tuple[str, str], Run] = {}
+        self._changes: list[tuple[str, str, dict[str, str]]] = []
         self._fixed = runs is not None
         for run in runs or ():
             self.put(run)
@@ -203,7 +204,17 @@ class RunStore:
             if run is None:
                 return None
             run["metadata"] = dict(metadata)
+            self._changes.append((thread_id, run_id, dict(metadata)))
             return copy.deepcopy(run)
+
+    def metadata_changes(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(thread_id, run_id, metadata) of every Modify run applied so far, in the order applied."""
+        with self._lock:
+            return copy.deepcopy(self._changes)
+
+    def forget_changes(self) -> None:
+        with self._lock:
+            self._changes.clear()
 
     def _lookup(self, thread_id: str, run_id: str) -> Run | None:
         run = self._runs.get((thread_id, run_id))

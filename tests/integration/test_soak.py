@@ -32,3 +32,16 @@ def test_a_short_soak_with_last_deliveries_dead_letters_them_with_their_reason()
     assert report.duplicates == 0
     assert report.left_on_queue == 0
     assert {code for codes in report.dead.values() for code in codes} & set(get_args(TransientErrorCode))
+
+
+def test_a_short_fifo_soak_applies_each_runs_requests_in_the_order_they_were_sent() -> None:
+    # Given a FIFO queue with one message group per run, two receives, one Portkey attempt per delivery,
+    # and ten requests to a run on average
+    options = SoakOptions(seed=3, fifo=True, runs=20, max_receive_count=2, portkey_attempts=1, fault_rate=0.3)
+    # When 200 requests go through the embedded stack under faults, lost deletions and a key rotation
+    report, request_ids = run_soak(200, options)
+    # Then no run ends with metadata older than its last tagged request, and nothing is lost or doubled
+    assert report.runs_out_of_order == 0
+    assert report.lost(request_ids) == 0
+    assert report.duplicates == 0
+    assert report.left_on_queue == 0

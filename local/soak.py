@@ -10,7 +10,7 @@ By default the queue allows 50 receives, so transient faults are retried until t
 `--max-receive-count` (and `--portkey-attempts 1`, so one fault fails a delivery) requests reach their
 last delivery: the function dead-letters them with their reason, or SQS's redrive moves them.
 With `--fifo` the queue is FIFO, one message group per run, and the soak also fails when a run's
-metadata ends older than the last request tagged for it, in the order they were sent.
+metadata ever goes back to a request sent before one already applied to it.
 """
 
 from __future__ import annotations

@@ -225,20 +225,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--requests", type=int, default=10_000, help="distinct requests (default: %(default)s)"
     )
+    defaults = SoakOptions()
     parser.add_argument(
-        "--fault-rate", type=float, default=0.12, help="faults per Portkey answer (default: %(default)s)"
+        "--fault-rate",
+        type=float,
+        default=defaults.fault_rate,
+        help="faults per Portkey answer (default: %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=7, help="to replay a soak (default: %(default)s)")
+    parser.add_argument(
+        "--seed", type=int, default=defaults.seed, help="to replay a soak (default: %(default)s)"
+    )
     parser.add_argument(
         "--max-receive-count",
         type=int,
-        default=50,
+        default=defaults.max_receive_count,
         help="the queue's receives before a message goes to the DLQ (default: %(default)s)",
     )
     parser.add_argument(
         "--portkey-attempts",
         type=int,
-        default=4,
+        default=defaults.portkey_attempts,
         help="PORTKEY_MAX_ATTEMPTS: attempts per delivery (default: %(default)s)",
     )
     parser.add_argument(
@@ -250,13 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     options = SoakOptions(
-        fault_rate=args.fault_rate,
-        seed=args.seed,
-        max_receive_count=args.max_receive_count,
-        portkey_attempts=args.portkey_attempts,
-        fifo=args.fifo,
-        runs=args.runs,
-        progress=True,
+        **{name: value for name, value in vars(args).items() if name != "requests"}, progress=True
     )
     report, request_ids = run_soak(args.requests, options)
     print(report.render(request_ids, time.monotonic() - started))

@@ -107,7 +107,7 @@ run: $(STAMP) ## the whole pipeline on the embedded stack, with the samples from
 	$(PY) -m local demo
 
 .PHONY: soak
-soak: $(STAMP) ## 10,000 requests through the embedded stack under injected faults; fails on any loss or duplicate
+soak: $(STAMP) ## 10,000 requests through the embedded stack under injected faults; fails on any loss, duplicate or leftover (SOAK_ARGS: its options)
 	$(PY) -m local.soak --requests $${SOAK_REQUESTS:-10000} $(SOAK_ARGS)
 
 .PHONY: bench

@@ -213,6 +213,7 @@ class RunStore:
             return copy.deepcopy(self._changes)
 
     def forget_changes(self) -> None:
+        """Start `metadata_changes` afresh (the runs keep their metadata)."""
         with self._lock:
             self._changes.clear()
 

@@ -443,16 +443,20 @@ def test_requests_are_recorded_without_showing_their_headers(standin: PortkeySta
 
 
 def test_metadata_changes_list_only_the_modifications_applied_in_order(standin: PortkeyStandIn) -> None:
-    # Given two Modify runs applied, one refused by an injected 503 and one without a key
+    # Given three Modify runs applied (one answered for another run), one refused by an injected 503
+    # and one without a key
     modify(standin, {"metadata": {"n": "1"}})
     standin.inject(Fault.error(503))
     modify(standin, {"metadata": {"n": "2"}})
     modify(standin, {"metadata": {"n": "3"}}, headers=without("x-portkey-api-key"))
     modify(standin, {"metadata": {"n": "4"}}, run_id="run_other")
-    # Then the changes are the two applied, in order; and clearing the records forgets them
+    standin.inject(Fault.wrong_run())
+    modify(standin, {"metadata": {"n": "5"}})
+    # Then the changes are the three applied, in order; and clearing the records forgets them
     assert standin.metadata_changes == [
         (THREAD_ID, RUN_ID, {"n": "1"}),
         (THREAD_ID, "run_other", {"n": "4"}),
+        (THREAD_ID, RUN_ID, {"n": "5"}),
     ]
     standin.clear_requests()
     assert standin.metadata_changes == []

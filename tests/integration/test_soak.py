@@ -8,7 +8,7 @@ from run_tagger.schemas import TransientErrorCode
 
 from local.soak import SoakOptions, run_soak
 
-# Two waves of 100, so the key rotates before the second.
+# Waves of 100, so the key rotates before the one that passes half-way.
 WAVE = 100
 
 

@@ -8,7 +8,7 @@ from run_tagger.schemas import TransientErrorCode
 
 from local.soak import SoakOptions, run_soak
 
-# Waves of 100, so the key rotates before the one that passes half-way.
+# Waves of 100, so the key rotates before the first wave that starts half-way or later.
 WAVE = 100
 
 

@@ -57,16 +57,23 @@ _FAULTS: list[tuple[Fault, int]] = [
 @dataclass(frozen=True)
 class SoakRequest:
     number: int  # its metadata is {"n": str(number)}
-    request_id: str
     run_id: str  # also the message group on a FIFO queue
     body: str
+
+    @property
+    def request_id(self) -> str:
+        return _request_id(self.number)
+
+
+def _request_id(number: int) -> str:
+    return f"soak-{number}"  # what _REQUEST_ID finds in a dead letter's body
 
 
 def _requests(count: int, runs: int, rng: random.Random) -> list[SoakRequest]:
     """Valid requests for `runs` runs picked at random, and about 2 % invalid ones."""
     made = []
     for number in range(count):
-        request_id = f"soak-{number}"
+        request_id = _request_id(number)
         run = f"run_{rng.randrange(runs)}"  # requests sharing a run exercise per-run order
         request = {
             "thread_id": THREAD_ID,
@@ -81,7 +88,7 @@ def _requests(count: int, runs: int, rng: random.Random) -> list[SoakRequest]:
             body = json.dumps({**request, "thread_id": "../escape"})
         else:
             body = json.dumps(request)
-        made.append(SoakRequest(number, request_id, run, body))
+        made.append(SoakRequest(number, run, body))
     return made
 
 

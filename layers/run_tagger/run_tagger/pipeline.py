@@ -178,9 +178,7 @@ class TagRunPipeline:
         if deps.dead_letters is None:
             deps.log.failed(error, record.message_id, dead_lettered=False)
             raise error
-        deps.dead_letters.send(
-            record.body, error, message_id=record.message_id, group_id=record.attributes.message_group_id
-        )
+        _send_dead_letter(deps.dead_letters, record, error)
         deps.log.failed(error, record.message_id, dead_lettered=True)
 
     def handle_held_back(
@@ -222,9 +220,7 @@ class TagRunPipeline:
         if dead_letters is None or deadline + self._reserve - self._clock() < DEAD_LETTER_SECONDS:
             return False
         try:
-            dead_letters.send(
-                record.body, reason, message_id=record.message_id, group_id=record.attributes.message_group_id
-            )
+            _send_dead_letter(dead_letters, record, reason)
         except PublishFailed:
             return False
         return True
@@ -234,3 +230,10 @@ class TagRunPipeline:
         if context is None:
             return float("inf")
         return self._clock() + context.get_remaining_time_in_millis() / 1000 - self._reserve
+
+
+def _send_dead_letter(dead_letters: DeadLetterQueue, record: SQSRecord, reason: TagRunError) -> None:
+    """The record's body to the DLQ with `reason`; raises `PublishFailed` when the DLQ does not take it."""
+    dead_letters.send(
+        record.body, reason, message_id=record.message_id, group_id=record.attributes.message_group_id
+    )

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from run_tagger.batching import EventBatcher
 from run_tagger.errors import InvalidRequest, InvalidResponse, PortkeyUnavailable, PublishFailed, RunNotFound
-from run_tagger.publisher import Event, EventBuilder, EventPublisher, entry_size
+from run_tagger.publisher import Event, EventBuilder, EventPublisher, entry_size, group_calls
 from run_tagger.request import TagRunRequest
 
 from tests.support import a_run
@@ -271,15 +271,20 @@ def test_run_tag_failed_fits_the_smallest_event_limit_whatever_its_text(
 
 @dataclass
 class FakeEventBridge:
-    """PutEvents in memory: entries whose detail `n` is listed fail that many times (or forever: -1)."""
+    """PutEvents in memory: entries whose detail `n` is listed fail that many times (or forever: -1).
+
+    `error` is raised by every call after the first `error_after`; `results_dropped` entries at the end of
+    each call get no result at all."""
 
     failures: dict[int, int] = field(default_factory=dict)
     error: ClientError | None = None
+    error_after: int = 0
+    results_dropped: int = 0
     calls: list[list[dict[str, Any]]] = field(default_factory=list)
 
     def put_events(self, *, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.calls.append(Entries)
-        if self.error is not None:
+        if self.error is not None and len(self.calls) > self.error_after:
             raise self.error
         results: list[dict[str, Any]] = []
         for entry in Entries:
@@ -291,7 +296,7 @@ class FakeEventBridge:
             else:
                 results.append({"EventId": f"event-{number}"})
         failed = sum("ErrorCode" in result for result in results)
-        return {"FailedEntryCount": failed, "Entries": results}
+        return {"FailedEntryCount": failed, "Entries": results[: len(results) - self.results_dropped]}
 
     def numbers(self, call: int) -> list[int]:
         return [json.loads(entry["Detail"])["n"] for entry in self.calls[call]]
@@ -376,6 +381,66 @@ def test_whole_call_refused_reports_every_entry_of_it_as_publish_failed() -> Non
     assert all(isinstance(outcome, PublishFailed) for outcome in outcomes)
     assert all("AccessDeniedException" in str(outcome) for outcome in outcomes)
     assert len(client.calls) == 1
+
+
+def test_a_resend_refused_whole_fails_only_the_entry_it_resent() -> None:
+    # Given two events: the second is refused once, and the call that resends it is refused whole
+    refused = ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "PutEvents")
+    client = FakeEventBridge(failures={1: 1}, error=refused, error_after=1)
+    # When they are published
+    outcomes = publisher(client).publish(events(2))
+    # Then the first stays published (its message is deleted, never published twice); only the second failed
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], PublishFailed)
+    assert "ThrottlingException" in str(outcomes[1])
+
+
+def test_an_entry_eventbridge_gave_no_result_for_counts_as_not_published() -> None:
+    # Given an answer that holds a result for the first of two entries only
+    client = FakeEventBridge(results_dropped=1)
+    # When they are published
+    outcomes = publisher(client, attempts=1).publish(events(2))
+    # Then the second is not taken for published: its message comes back rather than being lost
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], PublishFailed)
+    assert "no result" in str(outcomes[1])
+
+
+def test_a_publisher_built_with_its_defaults_sends_a_refused_entry_three_times() -> None:
+    # Given the publisher as the function builds it (no entry_attempts given) and an entry always refused
+    client = FakeEventBridge(failures={0: -1})
+    sleep = RecordingSleep()
+    eventbridge = cast("EventBridgeClient", client)
+    # When it is published
+    outcomes = EventPublisher(eventbridge, bus_name=BUS, source=SOURCE, sleep=sleep).publish(events(1))
+    # Then it was sent, then resent twice after a growing pause, before being reported
+    assert isinstance(outcomes[0], PublishFailed)
+    assert len(client.calls) == 3
+    assert sleep.waits == sorted(sleep.waits)
+    assert len(sleep.waits) == 2
+
+
+@settings(max_examples=200)
+@given(
+    weights=st.lists(st.integers(min_value=1, max_value=120), max_size=40),
+    max_entries=st.integers(min_value=1, max_value=10),
+    max_bytes=st.integers(min_value=120, max_value=600),
+)
+def test_calls_are_filled_in_order_up_to_either_limit(
+    weights: list[int], max_entries: int, max_bytes: int
+) -> None:
+    calls = group_calls(weights, max_entries=max_entries, max_bytes=max_bytes)
+    # Every entry once, in order
+    assert [index for call in calls for index in call] == list(range(len(weights)))
+    for number, call in enumerate(calls):
+        size = sum(weights[index] for index in call)
+        # Within both limits
+        assert 1 <= len(call) <= max_entries
+        assert size <= max_bytes
+        # And full: a call closed early only because the next entry would not have fitted
+        if number + 1 < len(calls):
+            following = weights[calls[number + 1][0]]
+            assert len(call) == max_entries or size + following > max_bytes
 
 
 def test_a_lone_publish_raises_publish_failed_when_the_event_is_not_taken() -> None:

@@ -102,6 +102,38 @@ def test_concurrent_successes_share_one_call() -> None:
     assert [len(call) for call in client.calls] == [10]
 
 
+def test_a_success_is_written_without_waiting_for_a_lane_still_busy_with_portkey() -> None:
+    # Given three lanes: two publish in one full PutEvents call (two at a time here), and the first of them
+    # then records its success (the other's event was a failure's); the third is still waiting for Portkey
+    lanes = Lanes()
+    client, sleeps = RecordingDynamoDB(), list[float]()
+    store = _store(client, lanes, sleeps)
+    events: Gatherer[str] = Gatherer(
+        lanes, lambda items: [None] * len(items), max_items=2, on_error=lambda exc: exc
+    )
+    written = threading.Event()
+
+    def publish_then_complete() -> None:
+        events.submit("event-k1", then_submits=True)
+        store.save_success({"key": "k1"}, {"latency_ms": 1.5})
+        written.set()
+
+    seen_by_busy_lane: list[bool] = []
+    # When they run
+    outcomes = run_in_lanes(
+        lanes.lane,
+        [
+            publish_then_complete,
+            lambda: events.submit("event-k2"),
+            lambda: seen_by_busy_lane.append(written.wait(timeout=5)),
+        ],
+    )
+    # Then the success was written while the busy lane was still running
+    assert outcomes == [None, None, None]
+    assert seen_by_busy_lane == [True]
+    assert [len(call) for call in client.calls] == [1]
+
+
 def test_what_dynamodb_leaves_unprocessed_is_sent_again_alone_after_a_pause() -> None:
     # Given three successes, one of which DynamoDB leaves unprocessed twice
     lanes = Lanes()

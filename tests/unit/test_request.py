@@ -152,6 +152,18 @@ def test_without_request_id_or_envelope_the_sqs_message_id_is_the_dedup_key() ->
     assert parse_message(json.dumps(VALID), SQS_MESSAGE_ID).dedup_key == SQS_MESSAGE_ID
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [(eventbridge(VALID, event_id=""), "id"), (sns(json.dumps(VALID), message_id=""), "MessageId")],
+    ids=["eventbridge", "sns"],
+)
+def test_an_envelope_with_an_empty_id_is_refused_rather_than_sharing_an_empty_key(
+    body: str, field: str
+) -> None:
+    # An empty id would make every such request one de-duplication key: all but the first skipped.
+    assert refusal(body).startswith(f"{field}: required string field")
+
+
 def test_scoped_key_is_the_tenant_then_the_dedup_key() -> None:
     parsed = parse_message(with_fields(tenant="acme", request_id="req-1"), SQS_MESSAGE_ID)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger, Metrics
 from run_tagger.errors import InvalidRequest, PortkeyUnavailable, TagRunError
-from run_tagger.observability import PowertoolsOutcomeLog
+from run_tagger.observability import QUIET_LIBRARIES, PowertoolsOutcomeLog, quiet_libraries
 
 
 @pytest.fixture
@@ -62,6 +64,54 @@ def test_a_last_delivery_left_to_the_queues_redrive_says_so_and_is_not_counted_a
     # Then the line says SQS moves it without its reason, and no retry is counted
     assert message.startswith("request left to the queue's redrive, without its reason")
     assert counted == {"RequestsFailed"}
+
+
+def test_a_failure_line_carries_the_error_its_code_status_and_retryability(outcome_log: Any) -> None:
+    log, stream, _metrics = outcome_log
+
+    log.failed(PortkeyUnavailable("Portkey answered 503: overloaded", status=503), "m-7", dead_lettered=False)
+
+    line = json.loads(stream.getvalue())
+    assert {name: line[name] for name in ("message_id", "error_code", "error_message", "error_status")} == {
+        "message_id": "m-7",
+        "error_code": "portkey_unavailable",
+        "error_message": "Portkey answered 503: overloaded",
+        "error_status": 503,
+    }
+    assert line["retryable"] is True
+
+
+def test_counts_are_emitted_once_per_invocation(outcome_log: Any) -> None:
+    # Given a failure counted and emitted at the end of one invocation
+    log, _stream, metrics = outcome_log
+    log.failed(PortkeyUnavailable("503"), "m-1", dead_lettered=False)
+    log.emit_counts()
+    metrics.clear_metrics()
+    # When the next invocation ends with nothing to report
+    log.emit_counts()
+    # Then nothing is counted again
+    assert metrics.metric_set == {}
+
+
+@pytest.fixture
+def library_levels() -> Iterator[None]:
+    """The quieted libraries' levels, put back after the test."""
+    levels = {name: logging.getLogger(name).level for name in QUIET_LIBRARIES}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.usefixtures("library_levels")
+def test_libraries_that_log_bodies_stay_quiet_at_debug() -> None:
+    # Given every library at DEBUG (the function's own level set to DEBUG)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    # When the function quiets them
+    quiet_libraries()
+    # Then none logs at DEBUG (botocore's DEBUG lines carry GetSecretValue's answer), botocore not even INFO
+    assert all(logging.getLogger(name).getEffectiveLevel() > logging.DEBUG for name in QUIET_LIBRARIES)
+    assert logging.getLogger("botocore").getEffectiveLevel() >= logging.WARNING
 
 
 def test_a_permanent_failure_dead_lettered_is_counted_as_failed(outcome_log: Any) -> None:

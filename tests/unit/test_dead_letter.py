@@ -113,3 +113,32 @@ def test_any_other_refusal_is_not_retried_without_the_reason() -> None:
         DeadLetterQueue(sqs, "https://sqs/q").send("{}", InvalidRequest("x"), message_id="m7")  # type: ignore[arg-type]
 
     assert sqs.refused == 1
+
+
+class RefusingSqs(RecordingSqs):
+    """Refuses every message with an InvalidParameterValue that is not about its size."""
+
+    def send_message(self, **kwargs: Any) -> dict[str, str]:
+        self.sent.append(kwargs)
+        message = "Value g!roup for parameter MessageGroupId is invalid. Reason: Invalid characters found."
+        raise ClientError({"Error": {"Code": "InvalidParameterValue", "Message": message}}, "SendMessage")
+
+
+def test_an_invalid_parameter_that_is_not_the_size_is_not_retried_without_the_reason() -> None:
+    # Given SQS refusing a parameter, not the message's size
+    sqs = RefusingSqs()
+    dead_letters = DeadLetterQueue(sqs, "https://sqs/q.fifo")  # type: ignore[arg-type]
+    # When a message is dead-lettered
+    with pytest.raises(PublishFailed, match="ClientError"):
+        dead_letters.send("{}", InvalidRequest("x"), message_id="m8", group_id="g!roup")
+    # Then it failed once, with its reason: a smaller message would not cure this refusal, so none is sent
+    assert len(sqs.sent) == 1
+    assert "error_message" in sqs.sent[0]["MessageAttributes"]
+
+
+def test_a_long_reason_is_cut_to_a_thousand_characters() -> None:
+    sqs = RecordingSqs()
+
+    DeadLetterQueue(sqs, "https://sqs/q").send("{}", InvalidRequest("x" * 5_000), message_id="m9")  # type: ignore[arg-type]
+
+    assert sqs.sent[0]["MessageAttributes"]["error_message"]["StringValue"] == "x" * 1_000

@@ -32,6 +32,8 @@ def test_given_only_the_secret_id_when_loaded_then_every_other_setting_has_its_d
     assert settings.dead_letter_queue_url is None
     assert settings.idempotency_table_name is None
     assert settings.max_concurrency == 10
+    assert settings.max_receive_count is None
+    assert settings.secrets_max_age_seconds == 300
 
 
 def test_given_every_variable_when_loaded_then_each_is_used() -> None:
@@ -144,6 +146,20 @@ def test_given_a_base_url_with_an_invalid_port_when_loaded_then_it_is_refused(ur
 
     assert "PORTKEY_BASE_URL" in message
     assert "port" in message
+
+
+@pytest.mark.parametrize("url", ["https://api.portkey.ai/v1?team=search", "https://api.portkey.ai/v1#runs"])
+def test_given_a_base_url_with_a_query_or_a_fragment_when_loaded_then_it_is_refused(url: str) -> None:
+    # Every call's path is appended to the base URL: after a query or a fragment it would be lost.
+    message = refusal({"PORTKEY_SECRET_ID": SECRET_ID, "PORTKEY_BASE_URL": url})
+
+    assert "PORTKEY_BASE_URL" in message
+    assert "query or a fragment" in message
+
+
+def test_given_an_event_source_longer_than_eventbridge_takes_when_loaded_then_it_is_refused() -> None:
+    assert load(EVENT_SOURCE="s" * 256).event_source == "s" * 256
+    assert "EVENT_SOURCE" in refusal({"PORTKEY_SECRET_ID": SECRET_ID, "EVENT_SOURCE": "s" * 257})
 
 
 def test_given_a_base_url_with_a_trailing_slash_when_loaded_then_paths_join_without_a_double_slash() -> None:

@@ -63,6 +63,19 @@ def test_200_that_is_not_a_valid_run_is_an_invalid_response(
     assert len(portkey.calls) == 1
 
 
+@pytest.mark.parametrize("status", [301, 302, 307])
+def test_a_redirect_carrying_a_run_is_an_invalid_response_not_a_success(
+    portkey: responses.RequestsMock, fake_time: FakeTime, status: int
+) -> None:
+    # Given a proxy answering with a redirect whose body happens to be the run (redirects are not followed)
+    portkey.post(RUN_URL, json=valid_run(), status=status, headers={"Location": "https://elsewhere.test/"})
+    # When the run is modified
+    error = failure(new_client(fake_time))
+    # Then only a 2xx counts as Portkey's answer
+    assert isinstance(error, InvalidResponse)
+    assert error.status == status
+
+
 @pytest.mark.parametrize(
     "answer",
     [valid_run(id="run_other"), valid_run(thread_id="thread_other")],

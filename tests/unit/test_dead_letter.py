@@ -136,6 +136,14 @@ def test_an_invalid_parameter_that_is_not_the_size_is_not_retried_without_the_re
     assert "error_message" in sqs.sent[0]["MessageAttributes"]
 
 
+def test_an_empty_reason_is_sent_as_a_dash_since_sqs_refuses_an_empty_attribute() -> None:
+    sqs = RecordingSqs()
+
+    DeadLetterQueue(sqs, "https://sqs/q").send("{}", InvalidRequest(""), message_id="m10")  # type: ignore[arg-type]
+
+    assert sqs.sent[0]["MessageAttributes"]["error_message"]["StringValue"] == "-"
+
+
 def test_a_long_reason_is_cut_to_a_thousand_characters() -> None:
     sqs = RecordingSqs()
 

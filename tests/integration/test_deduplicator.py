@@ -10,22 +10,18 @@ import pytest
 from run_tagger.batching import Lanes
 from run_tagger.idempotency import Deduplicator, DuplicateInProgress
 
+from local.poller import LocalLambdaContext
 from local.stack import EmbeddedStack
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 DAY_SECONDS = 24 * 60 * 60
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:run-tagger-local"
 
 
-class RemainingTime:
-    """A Lambda context with a fixed time left."""
-
-    def __init__(self, milliseconds: int) -> None:
-        self.milliseconds = milliseconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.milliseconds
+def invocation_with(seconds: float) -> LocalLambdaContext:
+    return LocalLambdaContext("run-tagger-local", FUNCTION_ARN, time.monotonic() + seconds)
 
 
 @pytest.fixture
@@ -37,7 +33,7 @@ def dynamodb(stack: EmbeddedStack) -> DynamoDBClient:
 def dedup(stack: EmbeddedStack, dynamodb: DynamoDBClient) -> Deduplicator:
     """As the function has it during an invocation with a minute left."""
     deduplicator = Deduplicator(stack.resources.idempotency_table_name, dynamodb, Lanes())
-    deduplicator.register_lambda_context(RemainingTime(60_000))  # type: ignore[arg-type]
+    deduplicator.register_lambda_context(invocation_with(60))  # type: ignore[arg-type]
     return deduplicator
 
 
@@ -97,7 +93,7 @@ def test_a_claim_in_progress_expires_when_the_invocation_would_time_out(
     stack: EmbeddedStack, dynamodb: DynamoDBClient, dedup: Deduplicator
 ) -> None:
     # Given an invocation with 30 s left
-    dedup.register_lambda_context(RemainingTime(30_000))  # type: ignore[arg-type]
+    dedup.register_lambda_context(invocation_with(30))  # type: ignore[arg-type]
     claimed: list[dict[str, Any]] = []
 
     def work() -> dict[str, Any]:

@@ -110,7 +110,6 @@ class TagRunPipeline:
                 )
             last = self._is_last_delivery(record)
             if last and self._dead_letter(record, reason, deadline):
-                self._deps.log.failed(reason, record.message_id, dead_lettered=True)
                 return "dead_lettered"
             self._deps.log.failed(error, record.message_id, dead_lettered=False, last_delivery=last)
             raise
@@ -195,11 +194,10 @@ class TagRunPipeline:
                 "held back behind an earlier failed request for the same run, de-duplication key or "
                 f"message group (message {blocker.message_id})"
             )
-            if not self._dead_letter(record, error, self._deadline(lambda_context)):
-                self._deps.log.failed(error, record.message_id, dead_lettered=False, last_delivery=True)
-                return False
-            self._deps.log.failed(error, record.message_id, dead_lettered=True)
-            return True
+            if self._dead_letter(record, error, self._deadline(lambda_context)):
+                return True
+            self._deps.log.failed(error, record.message_id, dead_lettered=False, last_delivery=True)
+            return False
         except Exception:
             self._deps.log.crashed(record.message_id, last_delivery=True)
             return False
@@ -214,8 +212,8 @@ class TagRunPipeline:
             return False
 
     def _dead_letter(self, record: SQSRecord, reason: TagRunError, deadline: float) -> bool:
-        """Keep the message in the DLQ with `reason`, if there is time for it before the function's own
-        timeout; False when there is not, or the DLQ does not take it (SQS's move remains)."""
+        """Keep the message in the DLQ with `reason` (and log it so), if there is time for it before the
+        function's own timeout; False when there is not, or the DLQ does not take it (SQS's move remains)."""
         dead_letters = self._deps.dead_letters
         if dead_letters is None or deadline + self._reserve - self._clock() < DEAD_LETTER_SECONDS:
             return False
@@ -223,6 +221,7 @@ class TagRunPipeline:
             _send_dead_letter(dead_letters, record, reason)
         except PublishFailed:
             return False
+        self._deps.log.failed(reason, record.message_id, dead_lettered=True)
         return True
 
     def _deadline(self, context: LambdaContextLike | None) -> float:
